@@ -1,0 +1,84 @@
+"""Replay twarc2 JSONL archives (plain or gzipped) into the raw topic."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from agents.base import Collector
+from agents.publisher import Publisher
+from agents.x_payload import MappingError, NotAPost, posts_from_object
+
+
+def open_archive(path: Path) -> IO[bytes]:
+    """gzip is recognised by its magic bytes, not the file name."""
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
+
+
+def archive_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with open_archive(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                yield number, line.rstrip(b"\r\n")
+
+
+class ReplayCollector(Collector):
+    """As fast as possible by default; ``speed=N`` keeps N times the original pace."""
+
+    name = "replay"
+
+    def __init__(
+        self, publisher: Publisher, paths: Sequence[Path], *, speed: float | None = None
+    ) -> None:
+        super().__init__(publisher)
+        self.paths = list(paths)
+        self.speed = speed
+        self._first_event: float | None = None
+        self._wall_start = 0.0
+
+    async def collect(self) -> None:
+        for path in self.paths:
+            for number, line in archive_lines(path):
+                if not self.running:
+                    return
+                await self._replay_line(line, f"{path}:{number}")
+                if number % 1000 == 0:
+                    await asyncio.sleep(0)  # let the producer and the worker breathe
+
+    async def _replay_line(self, line: bytes, source: str) -> None:
+        self.stats.read += 1
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            await self.reject("invalid-json", str(exc), source, line)
+            return
+        try:
+            results = list(posts_from_object(obj, line, self.provenance(source)))
+        except NotAPost as exc:
+            self.stats.skipped[str(exc)] += 1
+            return
+        for result in results:
+            if isinstance(result, MappingError):
+                await self.reject("not-a-valid-tweet", str(result), source, line)
+                continue
+            if self.speed:
+                await self._keep_pace(result.created_at.timestamp())
+            await self.emit(result)
+
+    async def _keep_pace(self, event_ts: float) -> None:
+        if self._first_event is None:
+            self._first_event, self._wall_start = event_ts, time.monotonic()
+            return
+        assert self.speed
+        due = self._wall_start + max(event_ts - self._first_event, 0.0) / self.speed
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)

@@ -1,0 +1,173 @@
+"""The Faust app: the enrichment agent, the storage sink agent, and the tables they keep.
+
+Delivery is at-least-once (faust-streaming's exactly_once has open duplicate/loss bugs, and
+Tansu has no transactions): Faust commits an offset only after the producer has flushed what
+that record caused, and the store is idempotent by uid, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from pipeline.counters import StageCounters
+from pipeline.enrich import Enricher, InRecord, State
+from pipeline.langid import Detector
+from pipeline.settings import Settings
+from pipeline.sinks import Store
+from pipeline.topics import Topics
+from schemas.codec import decode
+from schemas.enriched import EnrichedPost
+
+log = logging.getLogger(__name__)
+
+SINK_RETRY_MAX = 30.0
+
+
+class BytesKeyedTable(MutableMapping[str, State]):
+    """A Faust table viewed with ``str`` keys.
+
+    The table is keyed by the uid's bytes, exactly the Kafka key, so with
+    ``use_partitioner=True`` a changelog record lands in the same partition as the records
+    keyed by that uid (a JSON-encoded key would hash elsewhere).
+    """
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> State:
+        value: State = self._table[key.encode()]
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._table.get(key.encode(), default)
+
+    def __setitem__(self, key: str, value: State) -> None:
+        self._table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._table[key.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode() for k in self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+@dataclass
+class Worker:
+    """One process's share of the pipeline: a Faust app plus the objects its agents use."""
+
+    app: faust.App
+    topics: Topics
+    counters: StageCounters
+    store: Store | None
+    sink_healthy: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _source(event: EventT) -> str:
+    m = event.message
+    return f"{m.topic}/{m.partition}@{m.offset}"
+
+
+def create_worker(
+    settings: Settings,
+    broker_url: str,
+    detector: Detector,
+    store: Store | None,
+    *,
+    counters: StageCounters | None = None,
+    enrich: bool = True,
+) -> Worker:
+    """Build the app. ``store=None`` runs without the storage sink (e.g. a scaled-out enricher)."""
+    topics = Topics(settings.topic_prefix)
+    counters = counters or StageCounters()
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        broker=broker_url,
+        store="memory://",
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        # Tansu: with Faust's default timeouts a new worker waits ~30 s to join its group.
+        broker_rebalance_timeout=3,
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=10,
+        producer_max_batch_size=256 * 1024,
+        web_enabled=False,
+        autodiscover=False,
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+        datadir=str(settings.data_dir / "faust"),
+    )
+    worker = Worker(app=app, topics=topics, counters=counters, store=store)
+    worker.sink_healthy.set()
+    batch, within = settings.batch_size, settings.batch_seconds
+
+    if enrich:
+        state_table = app.Table(
+            "posts-state",
+            default=None,
+            partitions=settings.partitions,
+            use_partitioner=True,
+            key_type=bytes,
+        )
+        enricher = Enricher(topics, detector, BytesKeyedTable(state_table), counters)
+        source = app.topic(
+            topics.raw, topics.reposts, key_type=bytes, value_type=bytes,
+            key_serializer="raw", value_serializer="raw",
+        )
+
+        @app.agent(source, name="enrich")
+        async def enrich_agent(stream: faust.StreamT[bytes]) -> None:
+            async for events in stream.take_events(batch, within=within):
+                records = [
+                    InRecord(e.message.topic, e.message.key, e.message.value, _source(e))
+                    for e in events
+                ]
+                for out in enricher.process(records):
+                    await app.producer.send(out.topic, out.key, out.value, None, None, None)
+
+    if store is not None:
+        enriched = app.topic(
+            topics.enriched, key_type=bytes, value_type=bytes,
+            key_serializer="raw", value_serializer="raw",
+        )
+
+        @app.agent(enriched, name="store")
+        async def store_agent(stream: faust.StreamT[bytes]) -> None:
+            async for events in stream.take_events(batch, within=within):
+                posts = [decode(e.message.value, EnrichedPost) for e in events]
+                await _write_until_done(worker, posts)
+
+    return worker
+
+
+async def _write_until_done(worker: Worker, posts: list[EnrichedPost]) -> None:
+    """Keep retrying: the batch is acked (and its offsets committed) only once it is written."""
+    assert worker.store is not None
+    delay = 0.5
+    while True:
+        try:
+            await worker.store.write(posts)
+        except Exception as exc:  # noqa: BLE001 - any store failure is an outage to wait out
+            worker.counters.sink_errors += 1
+            worker.sink_healthy.clear()
+            log.error("store write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, SINK_RETRY_MAX)
+            continue
+        if not worker.sink_healthy.is_set():
+            log.warning("store is back; writing resumed")
+            worker.sink_healthy.set()
+        worker.counters.stored += len(posts)
+        return

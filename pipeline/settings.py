@@ -1,0 +1,54 @@
+"""Every setting and environment variable hashwatch reads, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HASHWATCH_", extra="ignore")
+
+    broker: str | None = Field(
+        default=None,
+        description="kafka://host:port[,host:port]. Unset: start the embedded Tansu broker.",
+    )
+    store: str | None = Field(
+        default=None,
+        description="sqlite:///path.db or postgresql://user@host:port/db. "
+        "Unset: sqlite under data_dir.",
+    )
+    data_dir: Path = Field(default=Path("hashwatch-data"), description="Where local files go.")
+    topic_prefix: str = Field(default="hashwatch", description="Prefix of every topic name.")
+    partitions: int = Field(default=4, ge=1, description="Partitions of each topic created.")
+    config: Path | None = Field(default=None, description="Campaign config (TOML).")
+    lang_backend: str = Field(default="cascade", description="Language detector backend.")
+    batch_size: int = Field(default=500, ge=1, description="Posts per processing batch.")
+    batch_seconds: float = Field(
+        default=0.2, gt=0, description="Longest a partial batch waits before it is processed."
+    )
+    x_bearer_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("X_BEARER_TOKEN"), repr=False
+    )
+    x_api_base_url: str = Field(
+        default="https://api.twitter.com", validation_alias=AliasChoices("X_API_BASE_URL")
+    )
+
+    def store_url(self) -> str:
+        if self.store:
+            return self.store
+        return f"sqlite:///{(self.data_dir / 'hashwatch.db').resolve()}"
+
+    def bootstrap_servers(self) -> str:
+        """host:port list for Kafka clients; requires ``broker`` to be set."""
+        if not self.broker:
+            raise RuntimeError("no broker configured (HASHWATCH_BROKER is unset)")
+        return self.broker.removeprefix("kafka://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit CLI values taking precedence."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]

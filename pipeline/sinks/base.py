@@ -1,0 +1,33 @@
+"""The store interface every backend implements; its tables are documented in README.md."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from schemas.enriched import EnrichedPost
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class Store(abc.ABC):
+    """Idempotent by uid: writing a record twice never makes two rows."""
+
+    url: str
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema to the latest migration."""
+
+    @abc.abstractmethod
+    async def write(self, batch: Sequence[EnrichedPost]) -> None:
+        """Write a batch in one transaction; raises on failure so offsets are not committed."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        """Read-only helper for summaries, status and tests."""

@@ -1,0 +1,52 @@
+"""EnrichedPost to table rows, shared by every SQL backend so the logical schema is one."""
+
+from __future__ import annotations
+
+from schemas.codec import encode
+from schemas.enriched import EnrichedPost
+
+POST_COLUMNS = (
+    "uid", "platform", "id", "url", "author_id", "author_handle", "author_name", "created_at",
+    "text", "lang", "lang_confidence", "lang_backend", "platform_lang", "repost_of", "quote_of",
+    "reply_to", "amplification", "possibly_sensitive", "cluster_id", "cluster_size",
+    "media_count", "has_video", "video_duration_ms", "media_reused", "collector",
+    "retrieved_at", "source", "processed_at", "raw",
+)
+MEDIA_COLUMNS = (
+    "uid", "media_key", "type", "url", "preview_url", "duration_ms", "width", "height",
+    "alt_text", "variants",
+)
+HASHTAG_COLUMNS = ("uid", "tag", "normalized")
+
+PostRow = tuple[object, ...]
+
+
+def post_row(e: EnrichedPost) -> PostRow:
+    p = e.post
+    return (
+        p.uid, p.platform, p.id, p.url, p.author.id, p.author.handle, p.author.name,
+        p.created_at.isoformat(), p.text, e.language.code, e.language.confidence,
+        e.language.backend, p.platform_lang, e.repost_of, p.reference("quote"),
+        p.reference("reply"), e.amplification, p.possibly_sensitive,
+        e.cluster.id if e.cluster else None, e.cluster.size if e.cluster else None,
+        len(p.media), e.media.has_video, e.media.video_duration_ms, e.media.reused,
+        p.provenance.collector, p.provenance.retrieved_at.isoformat(), p.provenance.source,
+        e.processed_at.isoformat(), bytes(p.raw).decode("utf-8", "replace"),
+    )
+
+
+def media_rows(e: EnrichedPost) -> list[PostRow]:
+    return [
+        (
+            e.post.uid, m.key, m.type, m.url, m.preview_url, m.duration_ms, m.width, m.height,
+            m.alt_text, encode(m.variants).decode(),
+        )
+        for m in e.post.media
+    ]
+
+
+def hashtag_rows(e: EnrichedPost) -> list[PostRow]:
+    seen: dict[str, PostRow] = {}
+    for h in e.post.hashtags:
+        seen.setdefault(h.normalized, (e.post.uid, h.tag, h.normalized))
+    return list(seen.values())

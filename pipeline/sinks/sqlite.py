@@ -1,0 +1,106 @@
+"""SQLite store: the embedded default, one file under ./hashwatch-data/."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from pipeline.sinks.base import Store, StoreError
+from pipeline.sinks.rows import (
+    HASHTAG_COLUMNS,
+    MEDIA_COLUMNS,
+    POST_COLUMNS,
+    hashtag_rows,
+    media_rows,
+    post_row,
+)
+from schemas.enriched import EnrichedPost
+
+
+def _upsert(table: str, columns: Sequence[str], key: Sequence[str], update: str) -> str:
+    marks = ", ".join("?" for _ in columns)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO {update}"
+    )
+
+
+# A redelivered post changes nothing but the amplification count, which only grows.
+_POSTS = _upsert(
+    "posts", POST_COLUMNS, ["uid"],
+    "UPDATE SET amplification = MAX(posts.amplification, excluded.amplification)",
+)
+_MEDIA = _upsert("media", MEDIA_COLUMNS, ["uid", "media_key"], "NOTHING")
+_HASHTAGS = _upsert("hashtags", HASHTAG_COLUMNS, ["uid", "normalized"], "NOTHING")
+_AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?"
+
+
+def migrations(dialect: str) -> list[tuple[int, str]]:
+    """Versioned migrations shipped in the package: ``NNNN_name.sql``."""
+    folder = resources.files("pipeline.sinks").joinpath("migrations", dialect)
+    found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()
+             if f.name.endswith(".sql")]
+    return sorted(found)
+
+
+class SqliteStore(Store):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = url.removeprefix("sqlite://")
+        if not path.startswith("/"):
+            raise StoreError(f"sqlite URL needs an absolute path (sqlite:///...): {url!r}")
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await asyncio.to_thread(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=OFF")  # reposts may point at originals not collected
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, sql in migrations("sqlite"):
+            if number > version:
+                db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+        return db
+
+    async def write(self, batch: Sequence[EnrichedPost]) -> None:
+        if batch:
+            async with self._lock:
+                await asyncio.to_thread(self._write, batch)
+
+    def _write(self, batch: Sequence[EnrichedPost]) -> None:
+        db = self._require()
+        db.execute("BEGIN")
+        try:
+            db.executemany(_POSTS, [post_row(e) for e in batch])
+            db.executemany(_MEDIA, [row for e in batch for row in media_rows(e)])
+            db.executemany(_HASHTAGS, [row for e in batch for row in hashtag_rows(e)])
+            db.executemany(
+                _AMPLIFY, [(e.amplification, e.repost_of) for e in batch if e.repost_of]
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    async def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        async with self._lock:
+            return await asyncio.to_thread(lambda: self._require().execute(sql, args).fetchall())
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await asyncio.to_thread(db.close)
+
+    def _require(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("store is not open")
+        return self._db

@@ -1,0 +1,62 @@
+"""The topic names that form hashwatch's public contract, and their creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str = "hashwatch"
+
+    @property
+    def raw(self) -> str:
+        return f"{self.prefix}.posts.raw"
+
+    @property
+    def enriched(self) -> str:
+        return f"{self.prefix}.posts.enriched"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.prefix}.metrics"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}.deadletter"
+
+    @property
+    def reposts(self) -> str:
+        """Internal: reposts re-keyed by their original's uid (co-partitioned with raw)."""
+        return f"{self.prefix}.internal.reposts"
+
+    def public(self) -> list[str]:
+        return [self.raw, self.enriched, self.alerts, self.metrics, self.deadletter]
+
+    def all(self) -> list[str]:
+        return [*self.public(), self.reposts]
+
+
+async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+    """Create every topic up front so partition counts are what we chose, not broker defaults."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hashwatch-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics.all() if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name, partitions, 1) for name in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process raced us to it: fine
+    finally:
+        await admin.close()

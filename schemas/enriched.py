@@ -1,0 +1,40 @@
+"""EnrichedPost v1: a post plus what the pipeline learned about it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from schemas.post import Post
+
+
+class Language(msgspec.Struct, frozen=True, kw_only=True):
+    code: str  # ISO 639-1 where one exists, else 639-3; "und" when there is too little text
+    confidence: float
+    backend: str  # the detector that decided, or "inherited" for a repost
+    inherited: bool = False
+
+
+class MediaSummary(msgspec.Struct, frozen=True, kw_only=True):
+    counts: dict[str, int] = {}  # by media type
+    has_video: bool = False
+    video_duration_ms: int = 0
+    best_variant_url: str | None = None  # highest bit-rate mp4 of the first video
+    with_alt_text: int = 0
+    reused: int = 0  # earlier posts that carried one of these media (key or URL)
+
+
+class Cluster(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    size: int
+
+
+class EnrichedPost(msgspec.Struct, frozen=True, kw_only=True, tag="enriched/1", tag_field="schema"):
+    post: Post
+    language: Language
+    media: MediaSummary
+    repost_of: str | None = None  # uid of the original when this is a retweet
+    amplification: int = 0  # reposts of the original seen so far (of this post if it is one)
+    cluster: Cluster | None = None  # copy-paste cluster, when the text is long enough to tell
+    processed_at: datetime

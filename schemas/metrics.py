@@ -1,0 +1,27 @@
+"""MetricsWindow v1: one event-time window of campaign numbers, for dashboards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class Count(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    count: int
+
+
+class MetricsWindow(msgspec.Struct, frozen=True, kw_only=True, tag="metrics/1", tag_field="schema"):
+    window_start: datetime
+    window_end: datetime
+    posts: int
+    originals: int
+    reposts: int
+    unique_authors: int
+    by_language: dict[str, int] = {}
+    by_media_type: dict[str, int] = {}
+    top_hashtags: list[Count] = []
+    top_clusters: list[Count] = []
+    top_amplified: list[Count] = []
+    final: bool = False  # true once the grace period has passed and the window is closed

@@ -1,0 +1,88 @@
+"""Post v1: one post from any platform, in one canonical shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Platform = Literal["x", "mastodon", "bluesky"]
+MediaType = Literal["photo", "video", "animated_gif", "audio", "unknown"]
+ReferenceType = Literal["retweet", "quote", "reply"]
+Uid = Annotated[str, msgspec.Meta(pattern=r"^(x|mastodon|bluesky):[^\s]+$")]
+
+
+class Author(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    handle: str | None = None
+    name: str | None = None
+
+
+class Hashtag(msgspec.Struct, frozen=True, kw_only=True):
+    tag: str  # as written, without '#'
+    normalized: str  # the key that treats a campaign's spellings as one tag
+
+
+class MediaVariant(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    content_type: str | None = None
+    bit_rate: int | None = None
+
+
+class Media(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    type: MediaType
+    url: str | None = None
+    preview_url: str | None = None
+    duration_ms: int | None = None
+    width: int | None = None
+    height: int | None = None
+    alt_text: str | None = None
+    variants: list[MediaVariant] = []
+
+
+class Reference(msgspec.Struct, frozen=True, kw_only=True):
+    type: ReferenceType
+    uid: Uid
+
+
+class MatchingRule(msgspec.Struct, frozen=True, kw_only=True):
+    id: str | None = None
+    tag: str | None = None
+
+
+class Provenance(msgspec.Struct, frozen=True, kw_only=True):
+    collector: str  # e.g. "replay", "synth", "x-stream"
+    version: str  # hashwatch version that collected it
+    retrieved_at: datetime
+    source: str  # file path, API endpoint or generator seed
+
+
+class Post(msgspec.Struct, frozen=True, kw_only=True, tag="post/1", tag_field="schema"):
+    """Post v1. For a retweet, ``text``/``media`` are the original's (never the truncated RT)."""
+
+    uid: Uid  # "<platform>:<id>", the Kafka key
+    platform: Platform
+    id: str
+    url: str | None = None
+    author: Author
+    created_at: datetime  # UTC
+    text: str
+    hashtags: list[Hashtag] = []
+    mentions: list[str] = []
+    urls: list[str] = []
+    media: list[Media] = []
+    references: list[Reference] = []
+    platform_lang: str | None = None  # the platform's own label, kept for comparison
+    possibly_sensitive: bool = False
+    rules: list[MatchingRule] = []
+    provenance: Provenance
+    raw: msgspec.Raw  # the platform payload, byte for byte
+
+    def reference(self, kind: ReferenceType) -> str | None:
+        """The uid this post points to by ``kind``, if any."""
+        for ref in self.references:
+            if ref.type == kind:
+                return ref.uid
+        return None
