@@ -22,9 +22,13 @@ log = logging.getLogger(__name__)
 class CollectorStats:
     read: int = 0  # input units read: lines, stream messages, API pages' tweets
     posts: int = 0  # posts published to the raw topic
-    dead_lettered: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)  # by reason
     skipped: Counter[str] = field(default_factory=Counter)  # valid input that holds no post
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def dead_lettered(self) -> int:
+        return sum(self.dead_letters.values())
 
     def line(self, name: str) -> str:
         rate = self.posts / max(time.monotonic() - self.started, 1e-9)
@@ -79,7 +83,7 @@ class Collector(abc.ABC):
         self, reason: str, detail: str, source: str, original: bytes, key: str | None = None
     ) -> None:
         """Bad input is never dropped silently: it goes to the dead-letter topic with why."""
-        self.stats.dead_lettered += 1
+        self.stats.dead_letters[reason] += 1
         log.warning("%s: dead-lettered %s at %s: %s", self.name, reason, source, detail)
         await self.publisher.dead_letter(
             DeadLetter(

@@ -42,7 +42,10 @@ _KEY_PREFIX_TYPES = {"3": "photo", "7": "video", "13": "video", "16": "animated_
 
 
 class NotAPost(ValueError):
-    """The JSON is valid but holds no tweet (users, lists, counts, an error object)."""
+    """The JSON is valid but holds no tweet (users, lists, counts, an error object).
+
+    Its message is a short stable code, counted per code in summaries.
+    """
 
 
 class MappingError(ValueError):
@@ -222,7 +225,11 @@ def to_post(
         references=references,
         platform_lang=tweet.get("lang"),
         possibly_sensitive=bool(tweet.get("possibly_sensitive", False)),
-        rules=[MatchingRule(id=r.get("id"), tag=r.get("tag")) for r in rules or ()],
+        rules=[
+            MatchingRule(id=None if r.get("id") is None else str(r["id"]), tag=r.get("tag"))
+            for r in rules or ()
+            if isinstance(r, dict)
+        ],
         provenance=provenance,
         raw=msgspec.Raw(raw),
     )
@@ -233,7 +240,7 @@ def posts_from_object(
 ) -> Iterator[Post | MappingError]:
     """Every post one twarc2 line holds; a bad tweet yields its error and the rest go on."""
     if not isinstance(obj, dict):
-        raise NotAPost("line is not a JSON object")
+        raise NotAPost("not-an-object")
     if is_tweet(obj):  # flattened: the line is the tweet, expansions inline
         yield _guard(lambda: to_post(obj, Expansions(), provenance, line))
         return
@@ -245,14 +252,14 @@ def posts_from_object(
     if isinstance(data, list):
         tweets = [t for t in data if is_tweet(t)]
         if not tweets:
-            raise NotAPost("data holds no tweets (users, lists or counts)")
+            raise NotAPost("no-tweets-in-data")  # users, lists, counts
         for tweet in tweets:
             raw = orjson.dumps({"data": tweet, "includes": exp.subset_for(tweet)})
             yield _guard(lambda t=tweet, r=raw: to_post(t, exp, provenance, r))
         return
     if "errors" in obj:
-        raise NotAPost("API error object")
-    raise NotAPost("no tweet in line")
+        raise NotAPost("api-error")
+    raise NotAPost("no-tweet")
 
 
 def _guard(make: Any) -> Post | MappingError:

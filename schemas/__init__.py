@@ -8,7 +8,8 @@ change to a record is always a visible change to the contract.
 from schemas.alert import Alert
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
 from schemas.post import Post
 
-__all__ = ["Alert", "DeadLetter", "EnrichedPost", "MetricsWindow", "Post"]
+__all__ = ["Alert", "DeadLetter", "EnrichedPost", "Gap", "MetricsWindow", "Post"]

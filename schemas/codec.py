@@ -9,6 +9,7 @@ import msgspec
 from schemas.alert import Alert
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
 from schemas.post import Post
 
@@ -18,7 +19,7 @@ encoder = msgspec.json.Encoder()
 encode = encoder.encode
 
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
-    t: msgspec.json.Decoder(t) for t in (Post, EnrichedPost, DeadLetter, Alert, MetricsWindow)
+    t: msgspec.json.Decoder(t) for t in (Post, EnrichedPost, DeadLetter, Alert, MetricsWindow, Gap)
 }
 
 RECORD_TYPES: dict[str, type] = {
@@ -27,6 +28,7 @@ RECORD_TYPES: dict[str, type] = {
     "deadletter.v1": DeadLetter,
     "alert.v1": Alert,
     "metrics.v1": MetricsWindow,
+    "gap.v1": Gap,
 }
 
 ValidationError = msgspec.ValidationError

@@ -6,6 +6,7 @@ import abc
 from collections.abc import Sequence
 
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 
 
 class StoreError(RuntimeError):
@@ -24,6 +25,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def write(self, batch: Sequence[EnrichedPost]) -> None:
         """Write a batch in one transaction; raises on failure so offsets are not committed."""
+
+    @abc.abstractmethod
+    async def write_gaps(self, gaps: Sequence[Gap]) -> None:
+        """Upsert collection gaps by id (an open gap is closed by writing it again)."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -18,6 +18,7 @@ from pipeline.sinks.rows import (
     post_row,
 )
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 
 
 def _upsert(table: str, columns: Sequence[str], key: Sequence[str], update: str) -> str:
@@ -35,6 +36,11 @@ _POSTS = _upsert(
 )
 _MEDIA = _upsert("media", MEDIA_COLUMNS, ["uid", "media_key"], "NOTHING")
 _HASHTAGS = _upsert("hashtags", HASHTAG_COLUMNS, ["uid", "normalized"], "NOTHING")
+_GAPS = _upsert(
+    "gaps", ("id", "collector", "start", '"end"', "reason", "recovered"), ["id"],
+    'UPDATE SET "end" = excluded."end", reason = excluded.reason, '
+    "recovered = MAX(gaps.recovered, excluded.recovered)",
+)
 _AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?"
 
 
@@ -90,6 +96,15 @@ class SqliteStore(Store):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    async def write_gaps(self, gaps: Sequence[Gap]) -> None:
+        rows = [
+            (g.id, g.collector, g.start.isoformat(), g.end.isoformat() if g.end else None,
+             g.reason, g.recovered)
+            for g in gaps
+        ]
+        async with self._lock:
+            await asyncio.to_thread(self._require().executemany, _GAPS, rows)
 
     async def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         async with self._lock:

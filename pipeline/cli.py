@@ -1,0 +1,202 @@
+"""The ``hashwatch`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline import __version__, logs
+from pipeline.settings import Settings, load_settings
+
+_STORE_HELP = "Store URL: sqlite:///path.db or postgresql://user@host:port/db [HASHWATCH_STORE]."
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run until done; SIGTERM is treated like Ctrl-C so stops are always graceful."""
+
+    async def main() -> Any:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return None
+
+    return asyncio.run(main())
+
+
+def _settings(ctx: click.Context, **overrides: object) -> Settings:
+    settings = load_settings(**overrides)
+    ctx.obj = settings
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hashwatch")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]))
+@click.option("--verbose-libraries", is_flag=True, help="Let Faust and aiokafka log at --log-level.")
+def main(log_level: str, log_format: str, verbose_libraries: bool) -> None:
+    """Watch a hashtag campaign live: collect, deduplicate, detect language, tag media, store.
+
+    Without HASHWATCH_BROKER, commands that need a broker start the embedded one (Tansu).
+    """
+    logs.configure(log_level, log_format, verbose_libraries)
+
+
+@main.command()
+@click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
+def broker(port: int | None) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu) until Ctrl-C."""
+    from pipeline.broker import EmbeddedBroker
+    from pipeline.settings import load_settings
+    from pipeline.topics import Topics, create_topics
+
+    settings = load_settings()
+
+    async def serve() -> None:
+        b = EmbeddedBroker(port=port)
+        b.start()
+        try:
+            await b.wait_ready()
+            await create_topics(b.bootstrap, Topics(settings.topic_prefix), settings.partitions)
+            click.echo(f"HASHWATCH_BROKER={b.url}", err=False)
+            click.echo("broker ready (memory storage: nothing survives a restart); Ctrl-C stops it",
+                       err=True)
+            sys.stdout.flush()
+            while b.alive():
+                await asyncio.sleep(0.5)
+        finally:
+            b.stop()
+
+    _run(serve())
+
+
+@main.command()
+@click.option("--store", help=_STORE_HELP)
+@click.pass_context
+def worker(ctx: click.Context, store: str | None) -> None:
+    """Run the stream processors and the storage sink until Ctrl-C."""
+    from pipeline.session import session
+
+    settings = _settings(ctx, store=store)
+
+    async def serve() -> None:
+        async with session(settings) as s:
+            click.echo(f"worker running on {s.bootstrap}; Ctrl-C stops it", err=True)
+            await asyncio.Event().wait()
+
+    _run(serve())
+
+
+@main.group()
+def collect() -> None:
+    """Collectors: publish posts to the raw topic of a running broker (HASHWATCH_BROKER)."""
+
+
+def _publisher_run(settings: Settings, make: Any) -> None:
+    from agents.publisher import KafkaPublisher
+    from pipeline.topics import Topics, create_topics
+
+    if not settings.broker:
+        raise click.UsageError(
+            "collect needs a running broker: set HASHWATCH_BROKER=kafka://host:port "
+            "(e.g. from `hashwatch broker`), or use `hashwatch run` / `hashwatch demo`."
+        )
+
+    async def go() -> None:
+        bootstrap = settings.bootstrap_servers()
+        topics = Topics(settings.topic_prefix)
+        await create_topics(bootstrap, topics, settings.partitions)
+        publisher = KafkaPublisher(bootstrap, topics)
+        await publisher.start()
+        collector = make(publisher)
+        try:
+            stats = await collector.run()
+        except asyncio.CancelledError:
+            collector.stop()
+            raise
+        finally:
+            await publisher.stop()
+        click.echo(stats.line(collector.name))
+
+    _run(go())
+
+
+@collect.command("replay")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--speed", type=float, help="Replay at N times the original pace (default: as fast "
+              "as possible).")
+@click.pass_context
+def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | None) -> None:
+    """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
+    from agents.replay import ReplayCollector
+
+    _publisher_run(_settings(ctx), lambda p: ReplayCollector(p, files, speed=speed))
+
+
+@collect.command("synth")
+@click.option("--rate", default=200.0, show_default=True, help="Mean posts per second.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--count", type=int, help="Stop after this many posts.")
+@click.option("--duration", type=float, help="Stop after this many seconds.")
+@click.option("--fast", is_flag=True, help="As fast as possible, in campaign time (benchmarks).")
+@click.pass_context
+def collect_synth(ctx: click.Context, rate: float, seed: int, count: int | None,
+                  duration: float | None, fast: bool) -> None:
+    """Publish a seeded synthetic campaign (quiet and surge periods, storms, copies, media)."""
+    from agents.synth import SynthCollector, SynthConfig
+
+    _publisher_run(_settings(ctx), lambda p: SynthCollector(
+        p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast))
+
+
+@main.command()
+@click.option("--rate", default=100.0, show_default=True, help="Mean synthetic posts per second.")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--store", help=_STORE_HELP)
+@click.pass_context
+def demo(ctx: click.Context, rate: float, duration: float | None, seed: int, store: str | None) -> None:
+    """Run a synthetic campaign through broker, worker and store, with live counts."""
+    from pipeline.demo import run_demo
+
+    _run(run_demo(_settings(ctx, store=store), rate, duration, seed))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--store", help=_STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--speed", type=float, help="Replay at N times the original pace.")
+@click.pass_context
+def run(ctx: click.Context, files: tuple[Path, ...], store: str | None, as_json: bool,
+        speed: float | None) -> None:
+    """One-shot archive mode: replay FILES through the pipeline, wait until drained, summarize."""
+    from pipeline.runner import StalledError, render, run_archive
+    from schemas.codec import encode
+
+    settings = _settings(ctx, store=store)
+    try:
+        summary = _run(run_archive(settings, files, speed))
+    except StalledError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if summary is None:
+        sys.exit(130)  # interrupted
+    click.echo(encode(summary).decode() if as_json else render(summary))
+
+
+with contextlib.suppress(ImportError):  # the language-ID command lives with its package
+    from pipeline.langid.cli import lang_command
+
+    main.add_command(lang_command, "lang")

@@ -1,0 +1,115 @@
+"""One-shot archive mode: replay files through the whole pipeline, wait until drained."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+import msgspec
+
+from agents.publisher import KafkaPublisher
+from agents.replay import ReplayCollector
+from pipeline.counters import StageCounters
+from pipeline.session import session
+from pipeline.settings import Settings, redact_url
+
+log = logging.getLogger(__name__)
+
+
+class Summary(msgspec.Struct, kw_only=True):
+    files: int
+    read: int  # lines read
+    posts: int  # posts published by the collector (duplicates included)
+    unique: int
+    originals: int
+    reposts: int
+    duplicates_dropped: int
+    dead_lettered: int
+    dead_letter_reasons: dict[str, int]
+    skipped: dict[str, int]  # valid lines that hold no post (users, lists, counts, errors)
+    by_language: dict[str, int]
+    by_media_type: dict[str, int]
+    stored: int
+    store: str
+    seconds: float
+    posts_per_second: float
+
+
+class StalledError(RuntimeError):
+    pass
+
+
+def drained(c: StageCounters, published: int) -> bool:
+    """Every published post consumed, every forwarded repost consumed, every result stored."""
+    return (
+        c.raw_consumed >= published
+        and c.reposts_consumed >= c.reposts_forwarded
+        and c.stored >= c.enriched_sent
+    )
+
+
+async def wait_drained(c: StageCounters, published: int, stall_timeout: float = 60.0) -> None:
+    last, last_change = None, time.monotonic()
+    while not drained(c, published):
+        now = (c.raw_consumed, c.reposts_consumed, c.stored)
+        if now != last:
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > stall_timeout:
+            raise StalledError(f"pipeline made no progress for {stall_timeout:.0f}s: {c}")
+        await asyncio.sleep(0.05)
+
+
+async def run_archive(
+    settings: Settings, paths: Sequence[Path], speed: float | None = None
+) -> Summary:
+    started = time.monotonic()
+    async with session(settings) as s:
+        assert s.worker is not None
+        publisher = KafkaPublisher(s.bootstrap, s.topics)
+        await publisher.start()
+        try:
+            stats = await ReplayCollector(publisher, paths, speed=speed).run()
+        finally:
+            await publisher.stop()
+        await wait_drained(s.worker.counters, stats.posts)
+        c = s.worker.counters
+        store_url = redact_url(s.store.url) if s.store else ""
+    seconds = time.monotonic() - started
+    return Summary(
+        files=len(paths),
+        read=stats.read,
+        posts=stats.posts,
+        unique=c.unique,
+        originals=c.originals,
+        reposts=c.reposts,
+        duplicates_dropped=c.duplicates,
+        dead_lettered=stats.dead_lettered + sum(c.dead_lettered.values()),
+        dead_letter_reasons=dict(stats.dead_letters + c.dead_lettered),
+        skipped=dict(stats.skipped),
+        by_language=dict(c.by_language.most_common()),
+        by_media_type=dict(c.by_media_type.most_common()),
+        stored=c.stored,
+        store=store_url,
+        seconds=round(seconds, 2),
+        posts_per_second=round(stats.posts / seconds, 1) if seconds else 0.0,
+    )
+
+
+def render(summary: Summary) -> str:
+    def top(d: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v:,}" for k, v in d.items()) or "-"
+
+    return "\n".join([
+        f"read        {summary.read:,} lines from {summary.files} file(s)",
+        f"unique      {summary.unique:,} posts ({summary.originals:,} originals, "
+        f"{summary.reposts:,} reposts)",
+        f"duplicates  {summary.duplicates_dropped:,} dropped",
+        f"dead-letter {summary.dead_lettered:,} ({top(summary.dead_letter_reasons)})",
+        f"skipped     {sum(summary.skipped.values()):,} lines with no post ({top(summary.skipped)})",
+        f"languages   {top(summary.by_language)}",
+        f"media       {top(summary.by_media_type)}",
+        f"stored      {summary.stored:,} records -> {summary.store}",
+        f"took        {summary.seconds:.1f}s ({summary.posts_per_second:,.0f} posts/s)",
+    ])

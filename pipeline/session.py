@@ -1,0 +1,56 @@
+"""Everything one hashwatch process runs, started and stopped in the right order."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from pipeline.app import Worker, create_worker
+from pipeline.broker import broker_url
+from pipeline.langid import make_detector
+from pipeline.settings import Settings, redact_url
+from pipeline.sinks import Store, open_store
+from pipeline.topics import Topics, create_topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Session:
+    settings: Settings
+    bootstrap: str
+    topics: Topics
+    worker: Worker | None
+    store: Store | None
+
+
+@contextlib.asynccontextmanager
+async def session(
+    settings: Settings, *, with_worker: bool = True, with_store: bool = True
+) -> AsyncIterator[Session]:
+    """Broker (embedded unless HASHWATCH_BROKER is set), topics, store, and the Faust worker."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with broker_url(settings.broker, log_path=settings.data_dir / "broker.log") as url:
+        bootstrap = url.removeprefix("kafka://")
+        topics = Topics(settings.topic_prefix)
+        await create_topics(bootstrap, topics, settings.partitions)
+        store = open_store(settings.store_url()) if with_store else None
+        if store is not None:
+            await store.open()
+            log.info("store: %s", redact_url(store.url))
+        worker = None
+        try:
+            if with_worker:
+                detector = make_detector(settings.lang_backend)
+                worker = create_worker(settings, url, detector, store)
+                worker.app.in_worker = True
+                await worker.app.start()
+            yield Session(settings, bootstrap, topics, worker, store)
+        finally:
+            if worker is not None:
+                await worker.app.stop()
+            if store is not None:
+                await store.close()
+

@@ -1,0 +1,16 @@
+"""Gap v1: a window in which a collector was not collecting, and what backfill recovered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class Gap(msgspec.Struct, frozen=True, kw_only=True, tag="gap/1", tag_field="schema"):
+    id: str  # deterministic: collector + start, so re-recording a gap updates it
+    collector: str
+    start: datetime
+    end: datetime | None = None  # None while the outage is still open
+    reason: str
+    recovered: int = 0  # posts backfilled for this window
