@@ -7,7 +7,7 @@ import gzip
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import orjson
 
@@ -20,7 +20,9 @@ def open_archive(path: Path) -> IO[bytes]:
     """gzip is recognised by its magic bytes, not the file name."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
+    if magic == b"\x1f\x8b":
+        return cast(IO[bytes], gzip.GzipFile(path, "rb"))
+    return open(path, "rb")
 
 
 def archive_lines(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -23,7 +23,16 @@ from agents.synth_text import LANGUAGE_WEIGHTS, copy_variant, original_text, slo
 from pipeline import __version__
 from pipeline.hashtags import normalize_hashtag
 from schemas.codec import encode
-from schemas.post import Author, Hashtag, Media, MediaVariant, Post, Provenance, Reference
+from schemas.post import (
+    Author,
+    Hashtag,
+    Media,
+    MediaVariant,
+    Platform,
+    Post,
+    Provenance,
+    Reference,
+)
 
 # (name, seconds, rate multiplier): the cycle the campaign's pace follows.
 PHASES: tuple[tuple[str, float, float], ...] = (
@@ -32,7 +41,11 @@ PHASES: tuple[tuple[str, float, float], ...] = (
     ("surge", 60.0, 4.0),
 )
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-_PLATFORMS = (("x", 0.85), ("mastodon", 0.10), ("bluesky", 0.05))
+_PLATFORMS: tuple[tuple[Platform, float], ...] = (
+    ("x", 0.85),
+    ("mastodon", 0.10),
+    ("bluesky", 0.05),
+)
 _HASHTAG = "#"
 
 
@@ -71,7 +84,9 @@ class Campaign:
         langs = list(LANGUAGE_WEIGHTS)
         self._langs = (langs, [LANGUAGE_WEIGHTS[lang] for lang in langs])
         self._provenance = Provenance(
-            collector="synth", version=__version__, retrieved_at=datetime.now(UTC),
+            collector="synth",
+            version=__version__,
+            retrieved_at=datetime.now(UTC),
             source=f"synth:seed={config.seed}",
         )
 
@@ -116,28 +131,54 @@ class Campaign:
         key = f"m{self._next_id}"
         if roll < 0.25:
             return [
-                Media(key=f"{key}_{i}", type="photo", url=f"https://media.example/{key}_{i}.jpg",
-                      alt_text=("صورة المعتقل" if rng.random() < 0.3 else None))
+                Media(
+                    key=f"{key}_{i}",
+                    type="photo",
+                    url=f"https://media.example/{key}_{i}.jpg",
+                    alt_text=("صورة المعتقل" if rng.random() < 0.3 else None),
+                )
                 for i in range(rng.choice((1, 1, 1, 2, 4)))
             ]
         if roll < 0.35:
             duration = rng.randint(5_000, 180_000)
             variants = [
-                MediaVariant(url=f"https://video.example/{key}/{b}.mp4",
-                             content_type="video/mp4", bit_rate=b)
+                MediaVariant(
+                    url=f"https://video.example/{key}/{b}.mp4", content_type="video/mp4", bit_rate=b
+                )
                 for b in (256_000, 832_000, 2_176_000)
             ]
-            return [Media(key=key, type="video", duration_ms=duration, variants=variants,
-                          preview_url=f"https://video.example/{key}.jpg")]
+            return [
+                Media(
+                    key=key,
+                    type="video",
+                    duration_ms=duration,
+                    variants=variants,
+                    preview_url=f"https://video.example/{key}.jpg",
+                )
+            ]
         if roll < 0.38:
-            return [Media(key=key, type="animated_gif", variants=[
-                MediaVariant(url=f"https://video.example/{key}.mp4", content_type="video/mp4",
-                             bit_rate=0)])]
+            return [
+                Media(
+                    key=key,
+                    type="animated_gif",
+                    variants=[
+                        MediaVariant(
+                            url=f"https://video.example/{key}.mp4",
+                            content_type="video/mp4",
+                            bit_rate=0,
+                        )
+                    ],
+                )
+            ]
         return []
 
     def _post(
-        self, text: str, media: list[Media], refs: list[Reference], lang: str,
-        platform: str | None = None,
+        self,
+        text: str,
+        media: list[Media],
+        refs: list[Reference],
+        lang: str,
+        platform: Platform | None = None,
     ) -> Post:
         """``platform`` is given for a retweet: it lives where its original does."""
         platform = platform or self.rng.choices(*self._platforms)[0]
@@ -145,17 +186,31 @@ class Campaign:
         author = self._author()
         tags = [w[1:].rstrip(".,!?:؛،") for w in text.split() if w.startswith(_HASHTAG)]
         created = self._when()
-        raw = {"synthetic": True, "platform": platform, "id": post_id, "text": text,
-               "created_at": created.isoformat(), "author": author.handle, "lang": lang}
+        raw = {
+            "synthetic": True,
+            "platform": platform,
+            "id": post_id,
+            "text": text,
+            "created_at": created.isoformat(),
+            "author": author.handle,
+            "lang": lang,
+        }
         return Post(
-            uid=f"{platform}:{post_id}", platform=platform, id=post_id,
-            url=f"https://{platform}.example/{author.handle}/{post_id}", author=author,
-            created_at=created, text=text,
+            uid=f"{platform}:{post_id}",
+            platform=platform,
+            id=post_id,
+            url=f"https://{platform}.example/{author.handle}/{post_id}",
+            author=author,
+            created_at=created,
+            text=text,
             hashtags=[Hashtag(tag=t, normalized=normalize_hashtag(t)) for t in tags if t],
             mentions=[w[1:] for w in text.split() if w.startswith("@") and len(w) > 1],
-            media=media, references=refs, platform_lang=lang,
+            media=media,
+            references=refs,
+            platform_lang=lang,
             possibly_sensitive=bool(media) and self.rng.random() < 0.1,
-            provenance=self._provenance, raw=msgspec.Raw(encode(raw)),
+            provenance=self._provenance,
+            raw=msgspec.Raw(encode(raw)),
         )
 
     def _pick_lang(self) -> str:
@@ -163,7 +218,11 @@ class Campaign:
 
     def _original(self) -> Post:
         lang = self._pick_lang()
-        text = slogan_text(self.rng, lang) if self.rng.random() < 0.1 else original_text(self.rng, lang)
+        text = (
+            slogan_text(self.rng, lang)
+            if self.rng.random() < 0.1
+            else original_text(self.rng, lang)
+        )
         post = self._post(text, self._media(), [], lang)
         self._recent.append(post)
         if len(self._recent) > 200:
@@ -222,7 +281,9 @@ class SynthCollector(Collector):
                 delay = began + campaign.clock - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                post = msgspec.structs.replace(post, provenance=self.provenance(post.provenance.source))
+                post = msgspec.structs.replace(
+                    post, provenance=self.provenance(post.provenance.source)
+                )
             elif self.stats.read % 500 == 0:
                 await asyncio.sleep(0)
             await self.emit(post)

@@ -21,6 +21,7 @@ from schemas.post import (
     Hashtag,
     MatchingRule,
     Media,
+    MediaType,
     MediaVariant,
     Post,
     Provenance,
@@ -35,10 +36,19 @@ _REFERENCE_TYPES: dict[str, ReferenceType] = {
     "quoted": "quote",
     "replied_to": "reply",
 }
-_MEDIA_TYPES = {"photo", "video", "animated_gif"}
+_MEDIA_TYPES: dict[str, MediaType] = {
+    "photo": "photo",
+    "video": "video",
+    "animated_gif": "animated_gif",
+}
 # When X sends a media key without its object (deleted, withheld, not expanded), the key's
 # prefix still says what it was: 3_ photo, 7_ and 13_ video, 16_ animated GIF.
-_KEY_PREFIX_TYPES = {"3": "photo", "7": "video", "13": "video", "16": "animated_gif"}
+_KEY_PREFIX_TYPES: dict[str, MediaType] = {
+    "3": "photo",
+    "7": "video",
+    "13": "video",
+    "16": "animated_gif",
+}
 
 
 class NotAPost(ValueError):
@@ -149,7 +159,7 @@ def _media(m: Json) -> Media:
     ]
     return Media(
         key=str(m["media_key"]),
-        type=mtype if mtype in _MEDIA_TYPES else "unknown",
+        type=_MEDIA_TYPES.get(str(mtype), "unknown"),
         url=m.get("url"),
         preview_url=m.get("preview_image_url"),
         duration_ms=m.get("duration_ms"),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import faust
+import msgspec
 from faust.types import EventT
 
 from pipeline.counters import StageCounters
@@ -22,7 +24,8 @@ from pipeline.langid import Detector
 from pipeline.settings import Settings
 from pipeline.sinks import Store
 from pipeline.topics import Topics
-from schemas.codec import decode
+from schemas.codec import decode, encode
+from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,38 @@ class Worker:
     counters: StageCounters
     store: Store | None
     sink_healthy: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _batches(
+    stream: faust.StreamT[bytes], size: int, within: float
+) -> AsyncIterator[Sequence[EventT]]:
+    """Batches of events: the only way hashwatch consumes, so costs are paid per batch."""
+    return cast(faust.Stream[bytes], stream).take_events(size, within=within)
+
+
+def _decode_enriched(events: Sequence[EventT]) -> tuple[list[EnrichedPost], list[bytes]]:
+    """Anything on the enriched topic that is not EnrichedPost v1 is dead-lettered, not fatal."""
+    posts: list[EnrichedPost] = []
+    rejected: list[bytes] = []
+    for event in events:
+        value = event.message.value or b""
+        try:
+            posts.append(decode(value, EnrichedPost))
+        except msgspec.DecodeError as exc:
+            log.warning("dead-lettered a bad enriched record at %s: %s", _source(event), exc)
+            rejected.append(
+                encode(
+                    DeadLetter(
+                        reason="schema",
+                        detail=str(exc),
+                        stage="store",
+                        source=_source(event),
+                        original=value,
+                        at=datetime.now(UTC),
+                    )
+                )
+            )
+    return posts, rejected
 
 
 def _source(event: EventT) -> str:
@@ -123,15 +158,19 @@ def create_worker(
         )
         enricher = Enricher(topics, detector, BytesKeyedTable(state_table), counters)
         source = app.topic(
-            topics.raw, topics.reposts, key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw",
+            topics.raw,
+            topics.reposts,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
 
         @app.agent(source, name="enrich")
         async def enrich_agent(stream: faust.StreamT[bytes]) -> None:
-            async for events in stream.take_events(batch, within=within):
+            async for events in _batches(stream, batch, within):
                 records = [
-                    InRecord(e.message.topic, e.message.key, e.message.value, _source(e))
+                    InRecord(e.message.topic, e.message.key, e.message.value or b"", _source(e))
                     for e in events
                 ]
                 for out in enricher.process(records):
@@ -139,14 +178,19 @@ def create_worker(
 
     if store is not None:
         enriched = app.topic(
-            topics.enriched, key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw",
+            topics.enriched,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
 
         @app.agent(enriched, name="store")
         async def store_agent(stream: faust.StreamT[bytes]) -> None:
-            async for events in stream.take_events(batch, within=within):
-                posts = [decode(e.message.value, EnrichedPost) for e in events]
+            async for events in _batches(stream, batch, within):
+                posts, rejected = _decode_enriched(events)
+                for letter in rejected:
+                    await app.producer.send(topics.deadletter, None, letter, None, None, None)
                 await _write_until_done(worker, posts)
 
     return worker
@@ -159,10 +203,12 @@ async def _write_until_done(worker: Worker, posts: list[EnrichedPost]) -> None:
     while True:
         try:
             await worker.store.write(posts)
-        except Exception as exc:  # noqa: BLE001 - any store failure is an outage to wait out
+        except Exception as exc:
             worker.counters.sink_errors += 1
             worker.sink_healthy.clear()
-            log.error("store write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+            log.error(
+                "store write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, SINK_RETRY_MAX)
             continue

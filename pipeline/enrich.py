@@ -31,7 +31,9 @@ from schemas.post import Hashtag, Post
 
 log = logging.getLogger(__name__)
 
-State = dict[str, Any]  # {"seen": bool, "lang": str, "conf": float, "by": str, "media": {...}, "amp": int}
+State = dict[
+    str, Any
+]  # {"seen": bool, "lang": str, "conf": float, "by": str, "media": {...}, "amp": int}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,10 @@ def validate(record: InRecord) -> Post:
         post = msgspec.structs.replace(post, created_at=post.created_at.astimezone(UTC))
     if any(h.normalized != normalize_hashtag(h.tag) for h in post.hashtags):
         post = msgspec.structs.replace(
-            post, hashtags=[Hashtag(tag=h.tag, normalized=normalize_hashtag(h.tag)) for h in post.hashtags]
+            post,
+            hashtags=[
+                Hashtag(tag=h.tag, normalized=normalize_hashtag(h.tag)) for h in post.hashtags
+            ],
         )
     return post
 
@@ -135,6 +140,8 @@ class Enricher:
             known = self.state.get(orig) or {}
             if "lang" not in known and orig not in texts:
                 texts[orig] = post.text  # a repost carries its original's full text
+        if not texts:
+            return {}
         uids = list(texts)
         detections = self.detector.detect_batch([texts[u] for u in uids])
         return {
@@ -158,11 +165,18 @@ class Enricher:
         }
         self.counters.originals += 1
         return self._publish(
-            EnrichedPost(post=post, language=language, media=media, amplification=amplification,
-                         processed_at=now)
+            EnrichedPost(
+                post=post,
+                language=language,
+                media=media,
+                amplification=amplification,
+                processed_at=now,
+            )
         )
 
-    def _enrich_repost(self, post: Post, languages: dict[str, Language], now: datetime) -> OutRecord:
+    def _enrich_repost(
+        self, post: Post, languages: dict[str, Language], now: datetime
+    ) -> OutRecord:
         orig = post.reference("retweet")
         assert orig is not None
         known = dict(self.state.get(orig) or {})
@@ -174,16 +188,26 @@ class Enricher:
         else:  # the original is not (yet) in the collection: learn it from the repost
             language = languages[orig]
             media = summarize(post.media)
-            known.update(lang=language.code, conf=language.confidence, by=language.backend,
-                         media=msgspec.to_builtins(media))
+            known.update(
+                lang=language.code,
+                conf=language.confidence,
+                by=language.backend,
+                media=msgspec.to_builtins(media),
+            )
             language = msgspec.structs.replace(language, backend="inherited", inherited=True)
         known["amp"] = int(known.get("amp", 0)) + 1
         known.setdefault("seen", False)
         self.state[orig] = known
         self.counters.reposts += 1
         return self._publish(
-            EnrichedPost(post=post, language=language, media=media, repost_of=orig,
-                         amplification=known["amp"], processed_at=now)
+            EnrichedPost(
+                post=post,
+                language=language,
+                media=media,
+                repost_of=orig,
+                amplification=known["amp"],
+                processed_at=now,
+            )
         )
 
     def _publish(self, enriched: EnrichedPost) -> OutRecord:
@@ -197,7 +221,13 @@ class Enricher:
         self.counters.dead_lettered[exc.reason] += 1
         key = record.key.decode("utf-8", "replace") if record.key else None
         log.warning("dead-lettered %s at %s: %s", exc.reason, record.source, exc)
-        letter = DeadLetter(reason=exc.reason, detail=str(exc)[:2000], stage="validate",
-                            source=record.source, key=key, original=record.value,
-                            at=datetime.now(UTC))
+        letter = DeadLetter(
+            reason=exc.reason,
+            detail=str(exc)[:2000],
+            stage="validate",
+            source=record.source,
+            key=key,
+            original=record.value,
+            at=datetime.now(UTC),
+        )
         return OutRecord(self.topics.deadletter, record.key, encode(letter))

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
 import msgspec
 
 from agents.publisher import KafkaPublisher
@@ -101,15 +102,18 @@ def render(summary: Summary) -> str:
     def top(d: dict[str, int]) -> str:
         return ", ".join(f"{k} {v:,}" for k, v in d.items()) or "-"
 
-    return "\n".join([
-        f"read        {summary.read:,} lines from {summary.files} file(s)",
-        f"unique      {summary.unique:,} posts ({summary.originals:,} originals, "
-        f"{summary.reposts:,} reposts)",
-        f"duplicates  {summary.duplicates_dropped:,} dropped",
-        f"dead-letter {summary.dead_lettered:,} ({top(summary.dead_letter_reasons)})",
-        f"skipped     {sum(summary.skipped.values()):,} lines with no post ({top(summary.skipped)})",
-        f"languages   {top(summary.by_language)}",
-        f"media       {top(summary.by_media_type)}",
-        f"stored      {summary.stored:,} records -> {summary.store}",
-        f"took        {summary.seconds:.1f}s ({summary.posts_per_second:,.0f} posts/s)",
-    ])
+    return "\n".join(
+        [
+            f"read        {summary.read:,} lines from {summary.files} file(s)",
+            f"unique      {summary.unique:,} posts ({summary.originals:,} originals, "
+            f"{summary.reposts:,} reposts)",
+            f"duplicates  {summary.duplicates_dropped:,} dropped",
+            f"dead-letter {summary.dead_lettered:,} ({top(summary.dead_letter_reasons)})",
+            f"skipped     {sum(summary.skipped.values()):,} lines with no post "
+            f"({top(summary.skipped)})",
+            f"languages   {top(summary.by_language)}",
+            f"media       {top(summary.by_media_type)}",
+            f"stored      {summary.stored:,} records -> {summary.store}",
+            f"took        {summary.seconds:.1f}s ({summary.posts_per_second:,.0f} posts/s)",
+        ]
+    )

@@ -53,4 +53,3 @@ async def session(
                 await worker.app.stop()
             if store is not None:
                 await store.close()
-

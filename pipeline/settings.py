@@ -52,3 +52,13 @@ def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit CLI values taking precedence."""
     values = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs and summaries: any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, host = rest.rsplit("@", 1)
+    user, colon, _ = creds.partition(":")
+    return f"{scheme}://{user}:***@{host}" if colon else url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -52,11 +53,7 @@ async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None
         existing = set(await admin.list_topics())
         missing = [t for t in topics.all() if t not in existing]
         if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(name, partitions, 1) for name in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another process raced us to it: fine
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process raced us: fine
+                await admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
     finally:
         await admin.close()

@@ -31,13 +31,17 @@ def _upsert(table: str, columns: Sequence[str], key: Sequence[str], update: str)
 
 # A redelivered post changes nothing but the amplification count, which only grows.
 _POSTS = _upsert(
-    "posts", POST_COLUMNS, ["uid"],
+    "posts",
+    POST_COLUMNS,
+    ["uid"],
     "UPDATE SET amplification = MAX(posts.amplification, excluded.amplification)",
 )
 _MEDIA = _upsert("media", MEDIA_COLUMNS, ["uid", "media_key"], "NOTHING")
 _HASHTAGS = _upsert("hashtags", HASHTAG_COLUMNS, ["uid", "normalized"], "NOTHING")
 _GAPS = _upsert(
-    "gaps", ("id", "collector", "start", '"end"', "reason", "recovered"), ["id"],
+    "gaps",
+    ("id", "collector", "start", '"end"', "reason", "recovered"),
+    ["id"],
     'UPDATE SET "end" = excluded."end", reason = excluded.reason, '
     "recovered = MAX(gaps.recovered, excluded.recovered)",
 )
@@ -47,8 +51,11 @@ _AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?
 def migrations(dialect: str) -> list[tuple[int, str]]:
     """Versioned migrations shipped in the package: ``NNNN_name.sql``."""
     folder = resources.files("pipeline.sinks").joinpath("migrations", dialect)
-    found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()
-             if f.name.endswith(".sql")]
+    found = [
+        (int(f.name.split("_", 1)[0]), f.read_text())
+        for f in folder.iterdir()
+        if f.name.endswith(".sql")
+    ]
     return sorted(found)
 
 
@@ -89,9 +96,7 @@ class SqliteStore(Store):
             db.executemany(_POSTS, [post_row(e) for e in batch])
             db.executemany(_MEDIA, [row for e in batch for row in media_rows(e)])
             db.executemany(_HASHTAGS, [row for e in batch for row in hashtag_rows(e)])
-            db.executemany(
-                _AMPLIFY, [(e.amplification, e.repost_of) for e in batch if e.repost_of]
-            )
+            db.executemany(_AMPLIFY, [(e.amplification, e.repost_of) for e in batch if e.repost_of])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -99,8 +104,14 @@ class SqliteStore(Store):
 
     async def write_gaps(self, gaps: Sequence[Gap]) -> None:
         rows = [
-            (g.id, g.collector, g.start.isoformat(), g.end.isoformat() if g.end else None,
-             g.reason, g.recovered)
+            (
+                g.id,
+                g.collector,
+                g.start.isoformat(),
+                g.end.isoformat() if g.end else None,
+                g.reason,
+                g.recovered,
+            )
             for g in gaps
         ]
         async with self._lock:

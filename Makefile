@@ -1,0 +1,34 @@
+# hashwatch: `make demo` and `make test` work on a fresh machine; both create .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench schemas clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## a synthetic campaign through the whole pipeline, live counts on screen
+	$(BIN)/hashwatch demo $(DEMO_ARGS)
+
+test: $(STAMP)  ## the test suite, against the real embedded broker and PostgreSQL
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline agents schemas tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## prints the measured figures: language ID, near duplicates, store, pipeline
+	$(BIN)/python bench/langid_bench.py
+	$(BIN)/python bench/neardup_bench.py
+	$(BIN)/python bench/pipeline_bench.py
+
+schemas: $(STAMP)  ## regenerate schemas/json from the records
+	$(BIN)/python -m schemas.generate
+
+clean:
+	rm -rf $(VENV) hashwatch-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,117 @@
+"""X API v2 payloads (real recordings) to Post v1."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from agents.x_payload import Expansions, MappingError, NotAPost, posts_from_object, to_post
+from schemas.post import Post, Provenance
+
+PROV = Provenance(
+    collector="test", version="0", retrieved_at=datetime(2026, 1, 1, tzinfo=UTC), source="test"
+)
+
+
+def _posts(path: Path) -> list[Post]:
+    out: list[Post] = []
+    for line in path.read_bytes().splitlines():
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        with contextlib.suppress(NotAPost):
+            out += [p for p in posts_from_object(obj, line, PROV) if isinstance(p, Post)]
+    return out
+
+
+def test_stream_line_keeps_raw_bytes_and_rules(x_data: Path) -> None:
+    line = (x_data / "streaming_output_with_error.jsonl").read_bytes().splitlines()[0]
+    [post] = list(posts_from_object(orjson.loads(line), line, PROV))
+    assert isinstance(post, Post)
+    assert post.uid == "x:1377650090978992134"
+    assert bytes(post.raw) == line
+    assert [r.id for r in post.rules] == ["1377649934414049282"]
+    assert post.created_at == datetime(2021, 4, 1, 15, 52, 31, tzinfo=UTC)
+    assert post.reference("quote") == "x:1377640162566496258"
+    assert [m.type for m in post.media] == ["photo"]
+
+
+def test_retweet_carries_the_originals_full_text(x_data: Path) -> None:
+    page = orjson.loads((x_data / "media_policy_violation_off.jsonl").read_bytes())
+    includes = {t["id"]: t for t in page["includes"]["tweets"]}
+    posts = {p.id: p for p in _posts(x_data / "media_policy_violation_off.jsonl")}
+    checked = 0
+    for tweet in page["data"]:
+        rt = [r for r in tweet.get("referenced_tweets", []) if r["type"] == "retweeted"]
+        if rt and rt[0]["id"] in includes:
+            post = posts[tweet["id"]]
+            assert post.reference("retweet") == f"x:{rt[0]['id']}"
+            assert post.text == includes[rt[0]["id"]]["text"]
+            assert not post.text.endswith("…")
+            checked += 1
+    assert checked > 10
+
+
+def test_page_raw_is_the_tweet_with_its_own_expansions(x_data: Path) -> None:
+    posts = _posts(x_data / "media_tweet.jsonl")
+    raw = orjson.loads(bytes(posts[0].raw))
+    assert raw["data"]["id"] == posts[0].id
+    assert raw["includes"]["media"][0]["media_key"] == "7_1558552952549277696"
+    video = posts[0].media[0]
+    assert video.type == "video" and video.duration_ms == 71292 and len(video.variants) == 4
+
+
+def test_flattened_and_page_forms_give_the_same_posts(x_data: Path) -> None:
+    flat = {p.uid: p for p in _posts(x_data / "flat.jsonl")}
+    paged = {p.uid: p for p in _posts(x_data / "noflat.jsonl")}
+    assert flat.keys() == paged.keys() and len(flat) == 100
+    for uid, p in paged.items():
+        f = flat[uid]
+        assert (f.text, f.author, f.references, f.created_at) == (
+            p.text,
+            p.author,
+            p.references,
+            p.created_at,
+        )
+        assert [(m.key, m.type) for m in f.media] == [(m.key, m.type) for m in p.media]
+
+
+@pytest.mark.parametrize("name", ["users.jsonl", "lists.jsonl", "counts.jsonl"])
+def test_non_tweet_responses_are_not_posts(x_data: Path, name: str) -> None:
+    line = (x_data / name).read_bytes().splitlines()[0]
+    with pytest.raises(NotAPost):
+        list(posts_from_object(orjson.loads(line), line, PROV))
+
+
+def test_long_post_text_comes_from_note_tweet() -> None:
+    tweet = {
+        "id": "1",
+        "text": "short…",
+        "author_id": "2",
+        "created_at": "2024-01-01T00:00:00Z",
+        "note_tweet": {
+            "text": "the whole long text",
+            "entities": {"hashtags": [{"tag": "أين_المعتقلين"}]},
+        },
+    }
+    post = to_post(tweet, Expansions(), PROV, b"{}")
+    assert post.text == "the whole long text"
+    assert post.hashtags[0].tag == "أين_المعتقلين"
+
+
+@pytest.mark.parametrize(
+    "tweet",
+    [
+        {"id": "abc", "text": "x", "author_id": "1", "created_at": "2024-01-01T00:00:00Z"},
+        {"id": "1", "text": "x", "created_at": "2024-01-01T00:00:00Z"},
+        {"id": "1", "text": "x", "author_id": "1", "created_at": "yesterday"},
+    ],
+)
+def test_unusable_tweets_raise_mapping_errors(tweet: dict[str, str]) -> None:
+    with pytest.raises(MappingError):
+        to_post(tweet, Expansions(), PROV, b"{}")
