@@ -36,9 +36,9 @@ from schemas.post import (
 
 # (name, seconds, rate multiplier): the cycle the campaign's pace follows.
 PHASES: tuple[tuple[str, float, float], ...] = (
-    ("quiet", 120.0, 0.3),
     ("normal", 180.0, 1.0),
     ("surge", 60.0, 4.0),
+    ("quiet", 120.0, 0.3),
 )
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _PLATFORMS: tuple[tuple[Platform, float], ...] = (
@@ -79,6 +79,7 @@ class Campaign:
         self._recent: list[Post] = []  # originals that can be retweeted
         self._viral: Post | None = None
         self._template: str | None = None
+        self._template_media: list[Media] = []
         self._sent: list[Post] = []
         self._platforms = ([p for p, _ in _PLATFORMS], [w for _, w in _PLATFORMS])
         langs = list(LANGUAGE_WEIGHTS)
@@ -243,8 +244,11 @@ class Campaign:
         rng = self.rng
         if self._template is None or rng.random() < 0.08:
             self._template = original_text(rng, self._pick_lang())
+            self._template_media = self._media()
         lang = self._pick_lang()
-        return self._post(copy_variant(self._template, rng), self._media(), [], lang)
+        # Copy-paste campaigns pass the same photo or video around as often as the same words.
+        media = self._template_media if rng.random() < 0.5 else self._media()
+        return self._post(copy_variant(self._template, rng), list(media), [], lang)
 
 
 class SynthCollector(Collector):

@@ -19,7 +19,8 @@ import msgspec
 from faust.types import EventT
 
 from pipeline.counters import StageCounters
-from pipeline.enrich import Enricher, InRecord, State
+from pipeline.clusters import ClusterTracker, MediaReuse
+from pipeline.enrich import Enricher, InRecord
 from pipeline.langid import Detector
 from pipeline.settings import Settings
 from pipeline.sinks import Store
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 SINK_RETRY_MAX = 30.0
 
 
-class BytesKeyedTable(MutableMapping[str, State]):
+class BytesKeyedTable(MutableMapping[str, Any]):
     """A Faust table viewed with ``str`` keys.
 
     The table is keyed by the uid's bytes, exactly the Kafka key, so with
@@ -44,14 +45,13 @@ class BytesKeyedTable(MutableMapping[str, State]):
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def __getitem__(self, key: str) -> State:
-        value: State = self._table[key.encode()]
-        return value
+    def __getitem__(self, key: str) -> Any:
+        return self._table[key.encode()]
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._table.get(key.encode(), default)
 
-    def __setitem__(self, key: str, value: State) -> None:
+    def __setitem__(self, key: str, value: Any) -> None:
         self._table[key.encode()] = value
 
     def __delitem__(self, key: str) -> None:
@@ -149,14 +149,28 @@ def create_worker(
     batch, within = settings.batch_size, settings.batch_seconds
 
     if enrich:
-        state_table = app.Table(
-            "posts-state",
-            default=None,
-            partitions=settings.partitions,
-            use_partitioner=True,
-            key_type=bytes,
-        )
-        enricher = Enricher(topics, detector, BytesKeyedTable(state_table), counters)
+
+        def table(name: str) -> BytesKeyedTable:
+            return BytesKeyedTable(
+                app.Table(
+                    name,
+                    default=None,
+                    partitions=settings.partitions,
+                    use_partitioner=True,
+                    key_type=bytes,
+                )
+            )
+
+        clusters = ClusterTracker(table("clusters"), settings.cluster_window_s)
+        media_reuse = MediaReuse(table("media-seen"), settings.cluster_window_s)
+        enricher = Enricher(topics, detector, table("posts-state"), counters, clusters, media_reuse)
+
+        @app.timer(interval=60.0)
+        async def expire_state() -> None:
+            dropped = clusters.expire() + media_reuse.expire()
+            if dropped:
+                log.info("expired %d cluster and media entries older than the window", dropped)
+
         source = app.topic(
             topics.raw,
             topics.reposts,

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from pipeline.clusters import ClusterTracker, MediaReuse
 from pipeline.counters import StageCounters
 from pipeline.hashtags import normalize_hashtag
 from pipeline.langid import Detector
@@ -88,11 +89,15 @@ class Enricher:
         detector: Detector,
         state: MutableMapping[str, State],
         counters: StageCounters | None = None,
+        clusters: ClusterTracker | None = None,
+        media_reuse: MediaReuse | None = None,
     ) -> None:
         self.topics = topics
         self.detector = detector
         self.state = state
         self.counters = counters or StageCounters()
+        self.clusters = clusters
+        self.media_reuse = media_reuse
 
     def process(self, batch: Sequence[InRecord]) -> list[OutRecord]:
         out: list[OutRecord] = []
@@ -153,7 +158,9 @@ class Enricher:
         known = self.state.get(post.uid) or {}
         if "lang" in known:  # its reposts arrived first and already detected it
             language = Language(code=known["lang"], confidence=known["conf"], backend=known["by"])
-        media = summarize(post.media)
+        reused = self.media_reuse.observe(post) if self.media_reuse else 0
+        media = summarize(post.media, reused)
+        cluster = self.clusters.observe(post) if self.clusters else None
         amplification = int(known.get("amp", 0))
         self.state[post.uid] = {
             "seen": True,
@@ -170,6 +177,7 @@ class Enricher:
                 language=language,
                 media=media,
                 amplification=amplification,
+                cluster=cluster,
                 processed_at=now,
             )
         )

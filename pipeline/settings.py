@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(
         default=0.2, gt=0, description="Longest a partial batch waits before it is processed."
     )
+    cluster_window_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Copy-paste clusters and media reuse expire "
+        "after this many seconds of event time without a new post.",
+    )
     x_bearer_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("X_BEARER_TOKEN"), repr=False
     )
