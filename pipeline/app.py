@@ -18,8 +18,8 @@ import faust
 import msgspec
 from faust.types import EventT
 
-from pipeline.counters import StageCounters
 from pipeline.clusters import ClusterTracker, MediaReuse
+from pipeline.counters import StageCounters
 from pipeline.enrich import Enricher, InRecord
 from pipeline.langid import Detector
 from pipeline.settings import Settings

@@ -35,6 +35,25 @@ class Settings(BaseSettings):
         description="Copy-paste clusters and media reuse expire "
         "after this many seconds of event time without a new post.",
     )
+    dashboard_host: str = Field(default="127.0.0.1", description="Dashboard bind address.")
+    dashboard_port: int = Field(default=8080, description="Dashboard port.")
+    dashboard_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="Required to bind the dashboard anywhere but loopback; the page asks for it.",
+    )
+    metrics_window_s: float = Field(
+        default=60.0, gt=0, description="Tumbling event-time window of hashwatch.metrics."
+    )
+    metrics_grace_s: float = Field(
+        default=120.0, ge=0, description="Late posts within this many seconds update their window."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, repr=False, description="Shared secret that signs alert webhooks (HMAC)."
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhook targets in private or loopback ranges."
+    )
     x_bearer_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("X_BEARER_TOKEN"), repr=False
     )
