@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
 
 from agents.publisher import KafkaPublisher
 from agents.replay import ReplayCollector
+from pipeline.app import Worker
 from pipeline.counters import StageCounters
 from pipeline.session import session
 from pipeline.settings import Settings, redact_url
@@ -33,6 +34,8 @@ class Summary(msgspec.Struct, kw_only=True):
     by_language: dict[str, int]
     by_media_type: dict[str, int]
     stored: int
+    metrics_windows: int
+    alerts: int
     store: str
     seconds: float
     posts_per_second: float
@@ -43,23 +46,39 @@ class StalledError(RuntimeError):
 
 
 def drained(c: StageCounters, published: int) -> bool:
-    """Every published post consumed, every forwarded repost consumed, every result stored."""
+    """Every published post consumed, every forwarded repost consumed, every result stored
+    and summed into its window."""
     return (
         c.raw_consumed >= published
         and c.reposts_consumed >= c.reposts_forwarded
         and c.stored >= c.enriched_sent
+        and c.metrics_consumed >= c.enriched_sent
+        and c.partials_consumed >= c.partials_sent
     )
 
 
-async def wait_drained(c: StageCounters, published: int, stall_timeout: float = 60.0) -> None:
+async def wait_until(done: Callable[[], bool], c: StageCounters, stall_timeout: float) -> None:
     last, last_change = None, time.monotonic()
-    while not drained(c, published):
-        now = (c.raw_consumed, c.reposts_consumed, c.stored)
+    while not done():
+        now = (c.raw_consumed, c.reposts_consumed, c.stored, c.partials_consumed, c.alerts_stored)
         if now != last:
             last, last_change = now, time.monotonic()
         elif time.monotonic() - last_change > stall_timeout:
             raise StalledError(f"pipeline made no progress for {stall_timeout:.0f}s: {c}")
         await asyncio.sleep(0.05)
+
+
+async def wait_drained(
+    worker: Worker, published: int, stall_timeout: float = 60.0, *, final: bool = True
+) -> None:
+    """Wait until everything published went all the way through; ``final`` closes open
+    windows too (end of an archive) and waits for their alerts to be stored."""
+    c = worker.counters
+    await wait_until(lambda: drained(c, published), c, stall_timeout)
+    if final:
+        await worker.flush()
+        if worker.store is not None:
+            await wait_until(lambda: c.alerts_stored >= c.alerts_sent, c, stall_timeout)
 
 
 async def run_archive(
@@ -74,7 +93,7 @@ async def run_archive(
             stats = await ReplayCollector(publisher, paths, speed=speed).run()
         finally:
             await publisher.stop()
-        await wait_drained(s.worker.counters, stats.posts)
+        await wait_drained(s.worker, stats.posts)
         c = s.worker.counters
         store_url = redact_url(s.store.url) if s.store else ""
     seconds = time.monotonic() - started
@@ -92,6 +111,8 @@ async def run_archive(
         by_language=dict(c.by_language.most_common()),
         by_media_type=dict(c.by_media_type.most_common()),
         stored=c.stored,
+        metrics_windows=c.metrics_sent,
+        alerts=c.alerts_sent,
         store=store_url,
         seconds=round(seconds, 2),
         posts_per_second=round(stats.posts / seconds, 1) if seconds else 0.0,
@@ -113,6 +134,7 @@ def render(summary: Summary) -> str:
             f"({top(summary.skipped)})",
             f"languages   {top(summary.by_language)}",
             f"media       {top(summary.by_media_type)}",
+            f"windows     {summary.metrics_windows:,} metrics windows, {summary.alerts:,} alerts",
             f"stored      {summary.stored:,} records -> {summary.store}",
             f"took        {summary.seconds:.1f}s ({summary.posts_per_second:,.0f} posts/s)",
         ]

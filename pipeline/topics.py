@@ -38,11 +38,19 @@ class Topics:
         """Internal: reposts re-keyed by their original's uid (co-partitioned with raw)."""
         return f"{self.prefix}.internal.reposts"
 
+    @property
+    def metrics_partials(self) -> str:
+        """Internal: per-batch metric partials, on one partition so one aggregator sees all."""
+        return f"{self.prefix}.internal.metrics-partials"
+
     def public(self) -> list[str]:
         return [self.raw, self.enriched, self.alerts, self.metrics, self.deadletter]
 
     def all(self) -> list[str]:
-        return [*self.public(), self.reposts]
+        return [*self.public(), self.reposts, self.metrics_partials]
+
+    def partitions(self, name: str, default: int) -> int:
+        return 1 if name == self.metrics_partials else default
 
 
 async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
@@ -54,6 +62,8 @@ async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None
         missing = [t for t in topics.all() if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process raced us: fine
-                await admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
+                await admin.create_topics(
+                    [NewTopic(name, topics.partitions(name, partitions), 1) for name in missing]
+                )
     finally:
         await admin.close()

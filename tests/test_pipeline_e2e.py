@@ -121,7 +121,7 @@ async def test_a_restarted_worker_remembers_what_it_has_seen(
         await publisher.start()
         stats = await ReplayCollector(publisher, archive).run()
         await publisher.stop()
-        await wait_drained(s.worker.counters, stats.posts)
+        await wait_drained(s.worker, stats.posts)
         c = s.worker.counters
     # Tansu reports end offsets about one batch short per partition, so Faust's recovery may
     # stop early and forget the last few keys; the store's uid key absorbs those.

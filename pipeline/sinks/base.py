@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 
@@ -29,6 +30,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def write_gaps(self, gaps: Sequence[Gap]) -> None:
         """Upsert collection gaps by id (an open gap is closed by writing it again)."""
+
+    @abc.abstractmethod
+    async def write_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Insert alerts by id; an alert delivered twice stays one row."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

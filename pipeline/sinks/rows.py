@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.alert import Alert
 from schemas.codec import encode
 from schemas.enriched import EnrichedPost
 
@@ -111,3 +112,36 @@ def hashtag_rows(e: EnrichedPost) -> list[PostRow]:
     for h in e.post.hashtags:
         seen.setdefault(h.normalized, (e.post.uid, h.tag, h.normalized))
     return list(seen.values())
+
+
+ALERT_COLUMNS = (
+    "id",
+    "rule",
+    "severity",
+    "subject",
+    "summary",
+    "window_start",
+    "window_end",
+    "value",
+    "threshold",
+    "examples",
+    "links",
+    "raised_at",
+)
+
+
+def alert_row(a: Alert) -> PostRow:
+    return (
+        a.id,
+        a.rule,
+        a.severity,
+        a.subject,
+        a.summary,
+        a.window_start.isoformat(),
+        a.window_end.isoformat(),
+        a.value,
+        a.threshold,
+        encode(a.examples).decode(),
+        encode(a.links).decode(),
+        a.raised_at.isoformat(),
+    )

@@ -10,13 +10,16 @@ from pathlib import Path
 
 from pipeline.sinks.base import Store, StoreError
 from pipeline.sinks.rows import (
+    ALERT_COLUMNS,
     HASHTAG_COLUMNS,
     MEDIA_COLUMNS,
     POST_COLUMNS,
+    alert_row,
     hashtag_rows,
     media_rows,
     post_row,
 )
+from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 
@@ -45,6 +48,7 @@ _GAPS = _upsert(
     'UPDATE SET "end" = excluded."end", reason = excluded.reason, '
     "recovered = MAX(gaps.recovered, excluded.recovered)",
 )
+_ALERTS = _upsert("alerts", ALERT_COLUMNS, ["id"], "NOTHING")
 _AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?"
 
 
@@ -116,6 +120,11 @@ class SqliteStore(Store):
         ]
         async with self._lock:
             await asyncio.to_thread(self._require().executemany, _GAPS, rows)
+
+    async def write_alerts(self, alerts: Sequence[Alert]) -> None:
+        rows = [alert_row(a) for a in alerts]
+        async with self._lock:
+            await asyncio.to_thread(self._require().executemany, _ALERTS, rows)
 
     async def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         async with self._lock:

@@ -1,0 +1,96 @@
+"""Merge metric partials into event-time windows, close them by watermark, raise alerts.
+
+Free of Faust like the enricher: its state is two mappings (Faust tables in the worker).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+from pipeline.alert_rules import AlertConfig, History, evaluate
+from pipeline.enrich import OutRecord
+from pipeline.metrics import Partial, empty, merge, record
+from pipeline.topics import Topics
+from schemas.codec import encode
+
+log = logging.getLogger(__name__)
+MAX_REMEMBERED_ALERTS = 50_000
+
+
+class Aggregator:
+    def __init__(
+        self,
+        topics: Topics,
+        size: float,
+        grace: float,
+        config: AlertConfig,
+        windows: MutableMapping[str, Partial],
+        meta: MutableMapping[str, Any],
+    ) -> None:
+        self.topics = topics
+        self.size = size
+        self.grace = grace
+        self.config = config
+        self.windows = windows
+        self.meta = meta
+        self.late_dropped = 0
+        self.metrics_sent = 0
+        self.alerts_sent = 0
+
+    @property
+    def watermark(self) -> float:
+        return float(self.meta.get("watermark") or 0.0)
+
+    def add(self, parts: list[Partial]) -> list[OutRecord]:
+        closed_until = self.meta.get("closed_until")
+        watermark = self.watermark
+        for p in parts:
+            if closed_until is not None and p["start"] <= closed_until:
+                self.late_dropped += p["posts"]  # its window closed after the grace period
+                log.info("dropped %d posts for closed window %s", p["posts"], p["start"])
+                continue
+            key = repr(p["start"])
+            self.windows[key] = merge(self.windows.get(key) or empty(p["start"]), p)
+            watermark = max(watermark, p["max_ts"])
+        self.meta["watermark"] = watermark
+        return self._close(lambda start: start + self.size + self.grace <= watermark)
+
+    def flush(self) -> list[OutRecord]:
+        """Close every open window: the end of an archive, or a stop."""
+        return self._close(lambda start: True)
+
+    def _close(self, due: Any) -> list[OutRecord]:
+        out: list[OutRecord] = []
+        ready = sorted(
+            (w for w in self.windows.values() if due(w["start"])), key=lambda w: w["start"]
+        )
+        if not ready:
+            return out
+        history = History.from_json(self.meta.get("history"))
+        alerted: list[str] = list(self.meta.get("alerted") or [])
+        known = set(alerted)
+        for w in ready:
+            start_key = repr(w["start"])
+            out.append(
+                OutRecord(
+                    self.topics.metrics,
+                    start_key.encode(),
+                    encode(record(w, self.size, final=True)),
+                )
+            )
+            self.metrics_sent += 1
+            for alert in evaluate(w, self.size, history, self.config):
+                if alert.id in known:
+                    continue  # already published, also before a restart
+                known.add(alert.id)
+                alerted.append(alert.id)
+                out.append(OutRecord(self.topics.alerts, alert.id.encode(), encode(alert)))
+                self.alerts_sent += 1
+                log.warning("alert %s: %s", alert.id, alert.summary)
+            del self.windows[start_key]
+            self.meta["closed_until"] = max(w["start"], self.meta.get("closed_until") or w["start"])
+        self.meta["history"] = history.to_json()
+        self.meta["alerted"] = alerted[-MAX_REMEMBERED_ALERTS:]
+        return out

@@ -1,0 +1,75 @@
+"""Windowed aggregates and alerts: partials per batch, one aggregator for every window."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import faust
+import orjson
+
+from pipeline.aggregate import Aggregator
+from pipeline.alert_rules import AlertConfig
+from pipeline.app import Worker, batches
+from pipeline.counters import StageCounters
+from pipeline.enrich import OutRecord
+from pipeline.metrics import partials
+from pipeline.stages.storage import decode_all
+from schemas.enriched import EnrichedPost
+
+_PARTIAL_KEY = b"metrics"
+
+
+def alert_config(path: Path | None) -> AlertConfig:
+    """The campaign config's ``[alerts]`` (and ``languages``); defaults without a config."""
+    if path is None:
+        return AlertConfig()
+    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    return AlertConfig.from_mapping(doc.get("alerts"), doc.get("languages"))
+
+
+def install(worker: Worker) -> None:
+    app, topics, settings, counters = worker.app, worker.topics, worker.settings, worker.counters
+    config = alert_config(settings.config)
+    watch = config.watch_terms()
+    size = settings.metrics_window_s
+    aggregator = Aggregator(
+        topics,
+        size,
+        settings.metrics_grace_s,
+        config,
+        worker.table("metrics-windows", partitions=1),
+        worker.table("aggregator-meta", 1),
+    )
+
+    @app.agent(worker.topic(topics.enriched), name="metrics")
+    async def sum_batches(stream: faust.StreamT[bytes]) -> None:
+        async for events in batches(stream, settings):
+            posts, rejected = decode_all(events, EnrichedPost, topics.deadletter)
+            out = [
+                OutRecord(topics.metrics_partials, _PARTIAL_KEY, orjson.dumps(p))
+                for p in partials(posts, size, watch)
+            ]
+            counters.metrics_consumed += len(events)
+            counters.partials_sent += len(out)
+            await worker.send([*rejected, *out])
+
+    @app.agent(worker.topic(topics.metrics_partials), name="aggregate")
+    async def aggregate(stream: faust.StreamT[bytes]) -> None:
+        async for events in batches(stream, settings):
+            parts = [orjson.loads(e.message.value or b"{}") for e in events]
+            await worker.send(aggregator.add(parts))
+            counters.partials_consumed += len(events)
+            _report(aggregator, counters)
+
+    async def flush() -> None:
+        await worker.send(aggregator.flush())
+        _report(aggregator, counters)
+
+    worker.flushers.append(flush)
+
+
+def _report(aggregator: Aggregator, counters: StageCounters) -> None:
+    counters.late_dropped = aggregator.late_dropped
+    counters.metrics_sent = aggregator.metrics_sent
+    counters.alerts_sent = aggregator.alerts_sent

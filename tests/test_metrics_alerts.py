@@ -1,0 +1,157 @@
+"""Event-time windows and alert rules, on the aggregation step alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from pipeline.aggregate import Aggregator
+from pipeline.alert_rules import AlertConfig
+from pipeline.metrics import partials
+from pipeline.topics import Topics
+from schemas.alert import Alert
+from schemas.codec import decode
+from schemas.enriched import Cluster, EnrichedPost, Language, MediaSummary
+from schemas.metrics import MetricsWindow
+from schemas.post import Author, Hashtag, Media, Post, Provenance
+
+T = Topics("m")
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+PROV = Provenance(collector="t", version="0", retrieved_at=T0, source="t")
+_ids = iter(range(10**9))
+
+
+def ep(
+    at: float,
+    lang: str = "ar",
+    repost_of: str | None = None,
+    author: str = "a",
+    text: str = "نص",
+    video: bool = False,
+    cluster: Cluster | None = None,
+) -> EnrichedPost:
+    n = next(_ids)
+    media = [Media(key=f"v{n}", type="video")] if video else []
+    post = Post(
+        uid=f"x:{n}",
+        platform="x",
+        id=str(n),
+        url=f"https://x.com/i/{n}",
+        author=Author(id=author, handle=author),
+        created_at=T0 + timedelta(seconds=at),
+        text=text,
+        hashtags=[Hashtag(tag="Tag", normalized="tag")],
+        media=media,
+        provenance=PROV,
+        raw=msgspec.Raw(b"{}"),
+    )
+    return EnrichedPost(
+        post=post,
+        language=Language(code=lang, confidence=1, backend="t"),
+        media=MediaSummary(),
+        repost_of=repost_of,
+        amplification=1 if repost_of else 0,
+        cluster=cluster,
+        processed_at=T0,
+    )
+
+
+def aggregator(
+    cfg: AlertConfig | None = None,
+    tables: dict[str, dict[str, Any]] | None = None,
+    grace: float = 0.0,
+) -> Aggregator:
+    tables = {} if tables is None else tables
+    return Aggregator(
+        T, 60.0, grace, cfg or AlertConfig(), tables.setdefault("w", {}), tables.setdefault("m", {})
+    )
+
+
+def feed(agg: Aggregator, posts: list[EnrichedPost]) -> tuple[list[MetricsWindow], list[Alert]]:
+    out = agg.add(partials(posts, 60.0, AlertConfig(keywords=("saydnaya",)).watch_terms()))
+    out += agg.flush()
+    return (
+        [decode(o.value, MetricsWindow) for o in out if o.topic == T.metrics],
+        [decode(o.value, Alert) for o in out if o.topic == T.alerts],
+    )
+
+
+def campaign(per_window: list[int]) -> list[EnrichedPost]:
+    return [
+        ep(w * 60 + i * 60 / n, author=f"u{i % 7}")
+        for w, n in enumerate(per_window)
+        for i in range(n)
+    ]
+
+
+def test_one_record_per_window_with_correct_counts() -> None:
+    posts = [
+        ep(1, "ar", author="a"),
+        ep(2, "en", author="b", video=True),
+        ep(3, "ar", repost_of="x:0", author="a"),
+        ep(61, "tr", author="c"),
+    ]
+    windows, _ = feed(aggregator(), posts)
+    assert [
+        (w.window_start, w.posts, w.originals, w.reposts, w.unique_authors) for w in windows
+    ] == [(T0, 3, 2, 1, 2), (T0 + timedelta(minutes=1), 1, 1, 0, 1)]
+    assert windows[0].by_language == {"ar": 2, "en": 1}
+    assert windows[0].by_media_type == {"video": 1}
+    assert windows[0].top_hashtags[0].key == "tag" and windows[0].top_hashtags[0].count == 3
+    assert windows[0].top_amplified[0].key == "x:0" and all(w.final for w in windows)
+
+
+def test_windows_close_by_event_time_and_late_posts_within_grace_count() -> None:
+    agg = aggregator(grace=30)
+    closed = agg.add(partials([ep(10), ep(70)], 60.0))
+    assert closed == []  # 70 s is not past the first window's end + grace
+    agg.add(partials([ep(20)], 60.0))  # late, but within grace: joins the open window
+    out = agg.add(partials([ep(95)], 60.0))  # watermark 95 >= 60 + 30: the first window closes
+    [first] = [decode(o.value, MetricsWindow) for o in out if o.topic == T.metrics]
+    assert first.posts == 2
+    agg.add(partials([ep(30)], 60.0))  # past the grace period: dropped and counted
+    assert agg.late_dropped == 1
+
+
+def test_a_surge_raises_exactly_one_alert() -> None:
+    _, alerts = feed(aggregator(), campaign([20, 22, 18, 21, 19, 200, 240, 210, 20, 21]))
+    assert [a.rule for a in alerts] == ["surge"]
+    [surge] = alerts
+    assert surge.window_start == T0 + timedelta(minutes=5) and surge.value == 200
+    assert surge.id == f"surge:{surge.window_start.isoformat()}:all"
+    assert surge.examples and surge.links[0].startswith("https://")
+
+
+def test_no_surge_without_baseline_or_below_minimum() -> None:
+    assert feed(aggregator(), campaign([50, 300]))[1] == []  # no baseline yet
+    assert feed(aggregator(), campaign([2, 1, 2, 3, 2, 15]))[1] == []  # under min posts
+
+
+def test_the_same_alert_is_never_published_twice_also_after_a_restart() -> None:
+    tables: dict[str, dict[str, Any]] = {}
+    posts = campaign([20, 22, 18, 21, 19, 200])
+    _, first = feed(aggregator(tables=tables), posts)
+    tables["m"].pop("closed_until")  # a replay of the same archive into a restarted worker
+    tables["m"]["history"] = None
+    _, again = feed(aggregator(tables=tables), posts)
+    assert len(first) == 1 and again == []
+
+
+def test_cluster_crossing_new_language_video_surge_and_watchlist() -> None:
+    cfg = AlertConfig(cluster_size=3, keywords=("saydnaya",), surge=False)
+    base = campaign([5, 5, 5])
+    special = [ep(200 + i, cluster=Cluster(id="c1", size=i + 1)) for i in range(4)]
+    special += [ep(210 + i, lang="ur") for i in range(3)]
+    special += [ep(220 + i, video=True) for i in range(12)]
+    special += [ep(240, text="Saydnaya prison")]
+    agg = aggregator(cfg)
+    out = agg.add(partials(base + special, 60.0, cfg.watch_terms())) + agg.flush()
+    alerts = [decode(o.value, Alert) for o in out if o.topic == T.alerts]
+    assert sorted((a.rule, a.subject) for a in alerts) == [
+        ("copy-paste", "c1"),
+        ("media-surge", "video"),
+        ("new-language", "ur"),
+        ("watchlist", "saydnaya"),
+    ]
