@@ -34,6 +34,7 @@ class AlertConfig:
     keywords: tuple[str, ...] = ()  # watchlist: words or phrases
     accounts: tuple[str, ...] = ()  # watchlist: handles, without @
     watch_min: int = 1
+    webhooks: tuple[str, ...] = ()  # URLs `hashwatch alerts webhook` delivers to
 
     @classmethod
     def from_mapping(cls, alerts: Mapping[str, Any] | None, languages: Any = ()) -> AlertConfig:
@@ -42,7 +43,7 @@ class AlertConfig:
         unknown = set(alerts) - known
         if unknown:
             raise ValueError(f"unknown [alerts] settings: {', '.join(sorted(unknown))}")
-        for key in ("languages", "keywords", "accounts"):
+        for key in ("languages", "keywords", "accounts", "webhooks"):
             if key in alerts:
                 alerts[key] = tuple(alerts[key])
         alerts.setdefault("languages", tuple(languages or ()))

@@ -226,6 +226,97 @@ def run(
     click.echo(encode(summary).decode() if as_json else render(summary))
 
 
+@main.group()
+def alerts() -> None:
+    """Alert subscribers: webhooks and a live tail of hashwatch.alerts (needs HASHWATCH_BROKER)."""
+
+
+def _require_broker(settings: Settings) -> str:
+    if not settings.broker:
+        raise click.UsageError(
+            "this command needs a running broker: set HASHWATCH_BROKER=kafka://host:port"
+        )
+    return settings.bootstrap_servers()
+
+
+@alerts.command("webhook")
+@click.argument("urls", nargs=-1)
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow targets in private or loopback ranges [HASHWATCH_WEBHOOK_ALLOW_PRIVATE].",
+)
+@click.pass_context
+def alerts_webhook(ctx: click.Context, urls: tuple[str, ...], allow_private: bool) -> None:
+    """POST each alert as JSON to URLS (default: the config's [alerts] webhooks), signed with
+    HMAC-SHA256 over the body (header X-Hashwatch-Signature) using HASHWATCH_WEBHOOK_SECRET."""
+    from pipeline.stages.metrics import alert_config
+    from pipeline.topics import Topics
+    from pipeline.webhooks import WebhookRefused, check_target, deliver
+
+    settings = _settings(ctx)
+    bootstrap = _require_broker(settings)
+    targets = list(urls) or list(alert_config(settings.config).webhooks)
+    if not targets:
+        raise click.UsageError("give a URL, or list webhooks under [alerts] in the campaign config")
+    if settings.webhook_secret is None:
+        raise click.UsageError("set HASHWATCH_WEBHOOK_SECRET: alerts are always signed")
+    secret = settings.webhook_secret.get_secret_value().encode()
+    allow = allow_private or settings.webhook_allow_private
+    try:
+        for url in targets:
+            check_target(url, allow)
+    except WebhookRefused as exc:
+        raise click.UsageError(str(exc)) from exc
+    topic = Topics(settings.topic_prefix).alerts
+
+    async def go() -> None:
+        await asyncio.gather(
+            *(deliver(bootstrap, topic, u, secret, allow_private=allow) for u in targets)
+        )
+
+    _run(go())
+
+
+@alerts.command("tail")
+@click.option("--from-beginning", is_flag=True, help="Print every alert so far, then follow.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None:
+    """Print alerts as they are raised."""
+    from aiokafka import AIOKafkaConsumer
+
+    from pipeline.topics import Topics
+    from schemas.alert import Alert
+    from schemas.codec import decode
+
+    settings = _settings(ctx)
+    bootstrap = _require_broker(settings)
+
+    async def go() -> None:
+        consumer = AIOKafkaConsumer(
+            Topics(settings.topic_prefix).alerts,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            group_id=None,
+        )
+        await consumer.start()
+        try:
+            async for rec in consumer:
+                if as_json:
+                    click.echo((rec.value or b"").decode())
+                    continue
+                a = decode(rec.value or b"", Alert)
+                click.echo(
+                    f"{a.window_start:%Y-%m-%d %H:%M} [{a.severity}] {a.rule}: {a.summary}"
+                    + (f"  {a.links[0]}" if a.links else "")
+                )
+        finally:
+            await consumer.stop()
+
+    _run(go())
+
+
 with contextlib.suppress(ImportError):  # the language-ID command lives with its package
     from pipeline.langid.cli import lang_command
 
