@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
+from faust.serializers import codecs
 from faust.types import EventT
 
 from pipeline.counters import StageCounters
@@ -22,35 +23,54 @@ from pipeline.settings import Settings
 from pipeline.sinks import Store
 from pipeline.topics import Topics
 
+_JSON = codecs.get_codec("json")
 
-class BytesKeyedTable(MutableMapping[str, Any]):
-    """A Faust table viewed with ``str`` keys.
 
-    The table is keyed by the key's bytes, exactly the Kafka key, so with
-    ``use_partitioner=True`` a changelog record lands in the same partition as the records
-    keyed by it (a JSON-encoded key would hash elsewhere).
+class BatchedTable(MutableMapping[str, Any]):
+    """A Faust table whose changelog is written once per batch, viewed with ``str`` keys.
+
+    Writes go to the table's store at once and mark the key dirty; ``changelog()`` turns the
+    dirty keys into changelog records (the last value of each key in the batch), sent with
+    the batch's output. Recovery is Faust's own. Keys are the Kafka key's bytes, so the
+    producer's partitioner puts each changelog record in the partition of the records keyed
+    by it (as ``use_partitioner=True`` does), which keeps state and records together.
     """
 
     def __init__(self, table: Any) -> None:
-        self._table = table
+        self.table = table
+        self._data = table.data
+        self._dirty: dict[bytes, Any] = {}
 
     def __getitem__(self, key: str) -> Any:
-        return self._table[key.encode()]
+        return self._data[key.encode()]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._table.get(key.encode(), default)
+        return self._data.get(key.encode(), default)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._table[key.encode()] = value
+        kb = key.encode()
+        self._data[kb] = value
+        self._dirty[kb] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._table[key.encode()]
+        kb = key.encode()
+        del self._data[kb]
+        self._dirty[kb] = None  # a tombstone: Faust's recovery deletes the key
 
     def __iter__(self) -> Iterator[str]:
-        return (k.decode() for k in self._table)
+        return (k.decode() for k in list(self._data.keys()))
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._data)
+
+    def changelog(self) -> list[OutRecord]:
+        topic = self.table.changelog_topic.get_topic_name()
+        out = [
+            OutRecord(topic, k, None if v is None else _JSON.dumps(v))
+            for k, v in self._dirty.items()
+        ]
+        self._dirty.clear()
+        return out
 
 
 @dataclass
@@ -64,10 +84,11 @@ class Worker:
     store: Store | None
     sink_healthy: asyncio.Event = field(default_factory=asyncio.Event)
     flushers: list[Any] = field(default_factory=list)  # async callables run by ``flush``
+    tables: list[BatchedTable] = field(default_factory=list)
 
-    def table(self, name: str, partitions: int | None = None) -> BytesKeyedTable:
+    def table(self, name: str, partitions: int | None = None) -> BatchedTable:
         """A changelogged table partitioned like the records keyed by its keys."""
-        return BytesKeyedTable(
+        table = BatchedTable(
             self.app.Table(
                 name,
                 default=None,
@@ -76,6 +97,8 @@ class Worker:
                 key_type=bytes,
             )
         )
+        self.tables.append(table)
+        return table
 
     def topic(self, *names: str) -> faust.TopicT:
         return self.app.topic(
@@ -87,10 +110,17 @@ class Worker:
         )
 
     async def send(self, records: Iterable[OutRecord]) -> None:
-        """Append to the producer's batches; Faust flushes them before it commits offsets."""
+        """Append records, then the tables' changelog, to the producer's batches.
+
+        Faust flushes the producer before it commits offsets, so a batch's outputs and state
+        changes are durable before its input is marked done.
+        """
         send = self.app.producer.send
         for out in records:
             await send(out.topic, out.key, out.value, None, None, None)
+        for table in self.tables:
+            for out in table.changelog():
+                await send(out.topic, out.key, out.value, None, None, None)
 
     async def flush(self) -> None:
         """End of input (``hashwatch run``): close what waits for more, e.g. open windows."""
@@ -118,8 +148,8 @@ def create_worker(
     *,
     counters: StageCounters | None = None,
 ) -> Worker:
-    """Build the app with every stage; ``store=None`` runs without the storage sinks."""
-    from pipeline.stages import enrich, metrics, storage
+    """Build the app with its stream processors; the storage sink runs beside it."""
+    from pipeline.stages import enrich, metrics
 
     app = faust.App(
         f"{settings.topic_prefix}-worker",
@@ -145,8 +175,7 @@ def create_worker(
         app, settings, Topics(settings.topic_prefix), counters or StageCounters(), store
     )
     worker.sink_healthy.set()
-    enrich.install(worker, detector)
-    metrics.install(worker)
-    if store is not None:
-        storage.install(worker)
+    config = metrics.alert_config(settings.config)
+    enrich.install(worker, detector, config.watch_terms())
+    metrics.install(worker, config)
     return worker

@@ -24,7 +24,6 @@ class StageCounters:
     enriched_sent: int = 0
     stored: int = 0  # enriched records the sink has written (a redelivery counts again)
     sink_errors: int = 0
-    metrics_consumed: int = 0  # enriched records the metrics agent has summed
     partials_sent: int = 0
     partials_consumed: int = 0
     late_dropped: int = 0

@@ -49,7 +49,7 @@ class InRecord:
 class OutRecord:
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone
 
 
 class Invalid(ValueError):
@@ -98,8 +98,11 @@ class Enricher:
         self.counters = counters or StageCounters()
         self.clusters = clusters
         self.media_reuse = media_reuse
+        self.emitted: list[EnrichedPost] = []
 
     def process(self, batch: Sequence[InRecord]) -> list[OutRecord]:
+        """Records to publish; the batch's EnrichedPosts are also left in ``emitted``."""
+        self.emitted = []
         out: list[OutRecord] = []
         originals: list[Post] = []
         reposts: list[Post] = []
@@ -219,6 +222,7 @@ class Enricher:
         )
 
     def _publish(self, enriched: EnrichedPost) -> OutRecord:
+        self.emitted.append(enriched)
         self.counters.by_language[enriched.language.code] += 1
         for item in enriched.post.media:
             self.counters.by_media_type[item.type] += 1

@@ -17,6 +17,7 @@ from schemas.enriched import EnrichedPost
 from schemas.metrics import Count, MetricsWindow
 
 Partial = dict[str, Any]  # JSON-ready: it travels on a topic and sits in a Faust table
+PARTIAL_KEY = b"metrics"  # one key: every partial goes to the one aggregator
 TOP_N = 10
 EXAMPLES = 5
 

@@ -45,14 +45,13 @@ class StalledError(RuntimeError):
     pass
 
 
-def drained(c: StageCounters, published: int) -> bool:
+def drained(c: StageCounters, published: int, with_store: bool = True) -> bool:
     """Every published post consumed, every forwarded repost consumed, every result stored
     and summed into its window."""
     return (
         c.raw_consumed >= published
         and c.reposts_consumed >= c.reposts_forwarded
-        and c.stored >= c.enriched_sent
-        and c.metrics_consumed >= c.enriched_sent
+        and (c.stored >= c.enriched_sent or not with_store)
         and c.partials_consumed >= c.partials_sent
     )
 
@@ -74,7 +73,8 @@ async def wait_drained(
     """Wait until everything published went all the way through; ``final`` closes open
     windows too (end of an archive) and waits for their alerts to be stored."""
     c = worker.counters
-    await wait_until(lambda: drained(c, published), c, stall_timeout)
+    with_store = worker.store is not None
+    await wait_until(lambda: drained(c, published, with_store), c, stall_timeout)
     if final:
         await worker.flush()
         if worker.store is not None:

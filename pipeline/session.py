@@ -12,6 +12,7 @@ from pipeline.broker import broker_url
 from pipeline.langid import make_detector
 from pipeline.settings import Settings, redact_url
 from pipeline.sinks import Store, open_store
+from pipeline.stages.storage import StoreSink
 from pipeline.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,20 @@ async def session(
             await store.open()
             log.info("store: %s", redact_url(store.url))
         worker = None
+        sink = None
         try:
             if with_worker:
                 detector = make_detector(settings.lang_backend)
                 worker = create_worker(settings, url, detector, store)
                 worker.app.in_worker = True
                 await worker.app.start()
+                if store is not None:
+                    sink = StoreSink(worker, bootstrap)
+                    await sink.start()
             yield Session(settings, bootstrap, topics, worker, store)
         finally:
+            if sink is not None:
+                await sink.stop()
             if worker is not None:
                 await worker.app.stop()
             if store is not None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 
 import faust
+import orjson
 
 from pipeline.app import Worker, batches, source
 from pipeline.clusters import ClusterTracker, MediaReuse
-from pipeline.enrich import Enricher, InRecord
+from pipeline.enrich import Enricher, InRecord, OutRecord
 from pipeline.langid import Detector
+from pipeline.metrics import PARTIAL_KEY, partials
 
 log = logging.getLogger(__name__)
 
 
-def install(worker: Worker, detector: Detector) -> None:
+def install(worker: Worker, detector: Detector, watch: tuple[str, ...]) -> None:
     app, topics, settings = worker.app, worker.topics, worker.settings
     clusters = ClusterTracker(worker.table("clusters"), settings.cluster_window_s)
     media_reuse = MediaReuse(worker.table("media-seen"), settings.cluster_window_s)
@@ -29,10 +31,16 @@ def install(worker: Worker, detector: Detector) -> None:
                 InRecord(e.message.topic, e.message.key, e.message.value or b"", source(e))
                 for e in events
             ]
-            await worker.send(enricher.process(records))
+            out = enricher.process(records)
+            # Metrics are summed here, from the objects at hand, not by re-reading the topic.
+            parts = partials(enricher.emitted, settings.metrics_window_s, watch)
+            worker.counters.partials_sent += len(parts)
+            out += [OutRecord(topics.metrics_partials, PARTIAL_KEY, orjson.dumps(p)) for p in parts]
+            await worker.send(out)
 
     @app.timer(interval=60.0)
     async def expire_state() -> None:
         dropped = clusters.expire() + media_reuse.expire()
+        await worker.send([])  # the expiry's tombstones
         if dropped:
             log.info("expired %d cluster and media entries older than the window", dropped)

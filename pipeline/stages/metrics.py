@@ -12,12 +12,6 @@ from pipeline.aggregate import Aggregator
 from pipeline.alert_rules import AlertConfig
 from pipeline.app import Worker, batches
 from pipeline.counters import StageCounters
-from pipeline.enrich import OutRecord
-from pipeline.metrics import partials
-from pipeline.stages.storage import decode_all
-from schemas.enriched import EnrichedPost
-
-_PARTIAL_KEY = b"metrics"
 
 
 def alert_config(path: Path | None) -> AlertConfig:
@@ -28,31 +22,16 @@ def alert_config(path: Path | None) -> AlertConfig:
     return AlertConfig.from_mapping(doc.get("alerts"), doc.get("languages"))
 
 
-def install(worker: Worker) -> None:
+def install(worker: Worker, config: AlertConfig) -> None:
     app, topics, settings, counters = worker.app, worker.topics, worker.settings, worker.counters
-    config = alert_config(settings.config)
-    watch = config.watch_terms()
-    size = settings.metrics_window_s
     aggregator = Aggregator(
         topics,
-        size,
+        settings.metrics_window_s,
         settings.metrics_grace_s,
         config,
         worker.table("metrics-windows", partitions=1),
         worker.table("aggregator-meta", 1),
     )
-
-    @app.agent(worker.topic(topics.enriched), name="metrics")
-    async def sum_batches(stream: faust.StreamT[bytes]) -> None:
-        async for events in batches(stream, settings):
-            posts, rejected = decode_all(events, EnrichedPost, topics.deadletter)
-            out = [
-                OutRecord(topics.metrics_partials, _PARTIAL_KEY, orjson.dumps(p))
-                for p in partials(posts, size, watch)
-            ]
-            counters.metrics_consumed += len(events)
-            counters.partials_sent += len(out)
-            await worker.send([*rejected, *out])
 
     @app.agent(worker.topic(topics.metrics_partials), name="aggregate")
     async def aggregate(stream: faust.StreamT[bytes]) -> None:
