@@ -55,7 +55,7 @@ class ClusterTracker:
 
 
 class MediaReuse:
-    """How many earlier posts carried the same media, by media key or by media URL."""
+    """How many earlier posts carried the same media, by media URL (else media key)."""
 
     def __init__(self, table: MutableMapping[str, Any], window_s: float = DEFAULT_WINDOW_S) -> None:
         self.table = table
@@ -63,7 +63,9 @@ class MediaReuse:
         self.latest = 0.0
 
     def observe(self, post: Post) -> int:
-        keys = {f"key:{m.key}" for m in post.media} | {f"url:{m.url}" for m in post.media if m.url}
+        # One entry per item: its URL where the platform gives one (so reuse across posts and
+        # platforms is seen), else its media key. One table write per item, not two.
+        keys = {f"url:{m.url}" if m.url else f"key:{m.key}" for m in post.media}
         if not keys:
             return 0
         ts = post.created_at.timestamp()
