@@ -49,14 +49,17 @@ _PLATFORMS: tuple[tuple[Platform, float], ...] = (
 _HASHTAG = "#"
 
 
-def phase_at(offset_s: float) -> tuple[str, float]:
-    cycle = sum(p[1] for p in PHASES)
+Phases = tuple[tuple[str, float, float], ...]
+
+
+def phase_at(offset_s: float, phases: Phases = PHASES) -> tuple[str, float]:
+    cycle = sum(p[1] for p in phases)
     t = offset_s % cycle
-    for name, length, multiplier in PHASES:
+    for name, length, multiplier in phases:
         if t < length:
             return name, multiplier
         t -= length
-    return PHASES[-1][0], PHASES[-1][2]
+    return phases[-1][0], phases[-1][2]
 
 
 @dataclass
@@ -65,6 +68,7 @@ class SynthConfig:
     rate: float = 200.0  # mean posts per second of campaign time, before phase multipliers
     authors: int = 2000
     duplicate_rate: float = 0.02  # re-sent posts, as a flaky collector would
+    phases: Phases = PHASES
 
 
 class Campaign:
@@ -97,7 +101,7 @@ class Campaign:
 
     def next_post(self) -> Post:
         rng = self.rng
-        _, multiplier = phase_at(self.clock)
+        _, multiplier = phase_at(self.clock, self.config.phases)
         self.clock += rng.expovariate(self.config.rate * multiplier)
         if self._sent and rng.random() < self.config.duplicate_rate:
             return rng.choice(self._sent[-500:])

@@ -155,20 +155,19 @@ def evaluate(w: Window, size: float, history: History, cfg: AlertConfig) -> list
             )
         history.video_surge_active = above
 
-    for cluster_id, size_now in sorted(w["clusters"].items()):
-        # Sizes grow one post at a time, so exactly one window holds the crossing.
-        if w["clusters_min"].get(cluster_id, size_now) <= cfg.cluster_size <= size_now:
-            first = w["cluster_first"].get(cluster_id)
-            alert(
-                "copy-paste",
-                cluster_id,
-                "warning",
-                f"Copy-paste campaign: {size_now:,} posts share one text (cluster {cluster_id}) "
-                f"in {span}",
-                size_now,
-                cfg.cluster_size,
-                ln=[first] if first else links,
-            )
+    for cluster_id in w["cluster_crossed"]:  # exactly one window holds a cluster's crossing
+        size_now = w["clusters"][cluster_id]
+        first = w["cluster_first"].get(cluster_id)
+        alert(
+            "copy-paste",
+            cluster_id,
+            "warning",
+            f"Copy-paste campaign: {size_now:,} posts share one text (cluster {cluster_id}) "
+            f"in {span}",
+            size_now,
+            cfg.cluster_size,
+            ln=[first] if first else links,
+        )
 
     seen = set(history.languages) | set(cfg.languages)
     if len(history.windows) >= cfg.surge_min_history or cfg.languages:

@@ -176,6 +176,6 @@ def create_worker(
     )
     worker.sink_healthy.set()
     config = metrics.alert_config(settings.config)
-    enrich.install(worker, detector, config.watch_terms())
+    enrich.install(worker, detector, config.watch_terms(), config.cluster_size)
     metrics.install(worker, config)
     return worker

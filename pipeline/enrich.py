@@ -24,6 +24,7 @@ from pipeline.counters import StageCounters
 from pipeline.hashtags import normalize_hashtag
 from pipeline.langid import Detector
 from pipeline.media_tags import summarize
+from pipeline.metrics import Watermarks
 from pipeline.topics import Topics
 from schemas.codec import decode, encode
 from schemas.deadletter import DeadLetter
@@ -99,6 +100,7 @@ class Enricher:
         self.clusters = clusters
         self.media_reuse = media_reuse
         self.emitted: list[EnrichedPost] = []
+        self.watermarks = Watermarks(idle_s=60.0)
 
     def process(self, batch: Sequence[InRecord]) -> list[OutRecord]:
         """Records to publish; the batch's EnrichedPosts are also left in ``emitted``."""
@@ -108,9 +110,13 @@ class Enricher:
         reposts: list[Post] = []
         seen_now: set[str] = set()
         for record in batch:
+            partition = record.source.split("@", 1)[0]
             if record.topic == self.topics.reposts:
                 self.counters.reposts_consumed += 1
-                reposts.append(decode(record.value, Post))  # validated before it was forwarded
+                repost = decode(record.value, Post)  # validated before it was forwarded
+                self.watermarks.observe(partition, repost.created_at.timestamp())
+                self.watermarks.arrived(repost.uid)
+                reposts.append(repost)
                 continue
             self.counters.raw_consumed += 1
             try:
@@ -118,6 +124,7 @@ class Enricher:
             except Invalid as exc:
                 out.append(self._dead_letter(record, exc))
                 continue
+            self.watermarks.observe(partition, post.created_at.timestamp())
             if post.uid in seen_now or (self.state.get(post.uid) or {}).get("seen"):
                 self.counters.duplicates += 1
                 continue
@@ -129,6 +136,7 @@ class Enricher:
             # A repost: remember it is seen here, enrich it where its original's state lives.
             self.state[post.uid] = {**(self.state.get(post.uid) or {}), "seen": True}
             self.counters.reposts_forwarded += 1
+            self.watermarks.in_flight(post.uid, post.created_at.timestamp())
             out.append(OutRecord(self.topics.reposts, original.encode(), encode(post)))
 
         languages = self._detect(originals, reposts)

@@ -1,15 +1,18 @@
 """Event-time window aggregates: per-batch partials, merged per window, closed by watermark.
 
 Windows follow the post's ``created_at``, so a replayed archive yields the same windows as
-the live stream did. The enriched topic is read in batches and summed into one partial per
-window per batch; partials go to a single-partition internal topic so one aggregator sees
-every window and its watermark (the largest event time seen) advances for all of them.
+the live stream did. Each enrich batch is summed into one partial per window; partials go
+to a single-partition internal topic so one aggregator sees every window. The watermark is
+the low watermark over input partitions (the event time every active partition has passed),
+because partitions, and reposts after their extra hop, are consumed at different speeds: a
+replay would otherwise close windows before their slower partitions arrive.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,10 +29,51 @@ def window_of(ts: float, size: float) -> float:
     return ts - ts % size
 
 
+class Watermarks:
+    """Largest event time per input partition; ``low()`` is the smallest of those among
+    partitions heard from within ``idle_s`` (an idle partition must not hold windows open),
+    and never past a repost still on its way to its original's partition."""
+
+    def __init__(self, idle_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle_s = idle_s
+        self.clock = clock
+        self._latest: dict[str, tuple[float, float]] = {}  # partition -> (event ts, seen at)
+        self._in_flight: dict[str, tuple[float, float]] = {}  # repost uid -> (event ts, sent at)
+
+    def observe(self, partition: str, ts: float) -> None:
+        best = self._latest.get(partition, (ts, 0.0))[0]
+        self._latest[partition] = (max(best, ts), self.clock())
+
+    def in_flight(self, uid: str, ts: float) -> None:
+        self._in_flight[uid] = (ts, self.clock())
+
+    def arrived(self, uid: str) -> None:
+        self._in_flight.pop(uid, None)
+
+    def low(self) -> float | None:
+        now = self.clock()
+        active = [ts for ts, seen in self._latest.values() if now - seen <= self.idle_s]
+        if self._in_flight:  # one another worker consumes is forgotten after idle_s
+            self._in_flight = {
+                u: v for u, v in self._in_flight.items() if now - v[1] <= self.idle_s
+            }
+            active += [ts for ts, _ in self._in_flight.values()]
+        return min(active) if active else None
+
+
 def partials(
-    posts: Sequence[EnrichedPost], size: float, watch: Iterable[str] = ()
+    posts: Sequence[EnrichedPost],
+    size: float,
+    watch: Iterable[str] = (),
+    cluster_alert: int = 0,
+    watermark: float | None = None,
 ) -> list[Partial]:
-    """One partial per window touched by this batch."""
+    """One partial per window touched by this batch.
+
+    ``cluster_alert``: the cluster size that raises an alert. Sizes are handed out one post
+    at a time, so exactly one post reaches it; its window is where the alert belongs, even
+    when partitions deliver a cluster's posts out of event-time order.
+    """
     watch_terms = [w.casefold() for w in watch]
     out: dict[float, Partial] = {}
     for e in posts:
@@ -55,7 +99,8 @@ def partials(
         if e.cluster is not None:
             cid, size_ = e.cluster.id, e.cluster.size
             w["clusters"][cid] = max(w["clusters"].get(cid, 0), size_)
-            w["clusters_min"][cid] = min(w["clusters_min"].get(cid, size_), size_)
+            if size_ == cluster_alert:
+                w["cluster_crossed"].append(cid)
             if e.cluster.size == 1:
                 w["cluster_first"].setdefault(e.cluster.id, p.url or p.uid)
         if len(w["examples"]) < EXAMPLES and not e.repost_of:
@@ -67,6 +112,7 @@ def partials(
                     _inc(w["watch"], term)
     for w in out.values():
         w["authors"] = sorted(set(w["authors"]))
+        w["watermark"] = w["max_ts"] if watermark is None else watermark
     return list(out.values())
 
 
@@ -82,7 +128,7 @@ def empty(start: float) -> Partial:
         "by_media_type": {},
         "hashtags": {},
         "clusters": {},
-        "clusters_min": {},
+        "cluster_crossed": [],
         "cluster_first": {},
         "amplified": {},
         "examples": [],
@@ -96,15 +142,13 @@ def merge(into: Partial, p: Partial) -> Partial:
     for k in ("posts", "originals", "reposts"):
         m[k] = into[k] + p[k]
     m["max_ts"] = max(into["max_ts"], p["max_ts"])
+    m["watermark"] = max(into.get("watermark", 0.0), p.get("watermark", 0.0))
     m["authors"] = sorted(set(into["authors"]) | set(p["authors"]))
     for k in ("by_language", "by_media_type", "hashtags", "watch"):
         m[k] = dict(Counter(into[k]) + Counter(p[k]))
     for k in ("clusters", "amplified"):
         m[k] = {**into[k], **{i: max(n, into[k].get(i, 0)) for i, n in p[k].items()}}
-    m["clusters_min"] = {
-        **into["clusters_min"],
-        **{i: min(n, into["clusters_min"].get(i, n)) for i, n in p["clusters_min"].items()},
-    }
+    m["cluster_crossed"] = sorted(set(into["cluster_crossed"]) | set(p["cluster_crossed"]))
     m["cluster_first"] = {**p["cluster_first"], **into["cluster_first"]}
     m["examples"] = (into["examples"] + p["examples"])[:EXAMPLES]
     return m

@@ -9,7 +9,7 @@ import msgspec
 
 from pipeline.aggregate import Aggregator
 from pipeline.alert_rules import AlertConfig
-from pipeline.metrics import partials
+from pipeline.metrics import Watermarks, partials
 from pipeline.topics import Topics
 from schemas.alert import Alert
 from schemas.codec import decode
@@ -147,7 +147,8 @@ def test_cluster_crossing_new_language_video_surge_and_watchlist() -> None:
     special += [ep(220 + i, video=True) for i in range(12)]
     special += [ep(240, text="Saydnaya prison")]
     agg = aggregator(cfg)
-    out = agg.add(partials(base + special, 60.0, cfg.watch_terms())) + agg.flush()
+    out = agg.add(partials(base + special, 60.0, cfg.watch_terms(), cfg.cluster_size))
+    out += agg.flush()
     alerts = [decode(o.value, Alert) for o in out if o.topic == T.alerts]
     assert sorted((a.rule, a.subject) for a in alerts) == [
         ("copy-paste", "c1"),
@@ -155,3 +156,17 @@ def test_cluster_crossing_new_language_video_surge_and_watchlist() -> None:
         ("new-language", "ur"),
         ("watchlist", "saydnaya"),
     ]
+
+
+def test_low_watermark_waits_for_slow_partitions_and_reposts_in_flight() -> None:
+    now = [0.0]
+    marks = Watermarks(idle_s=10, clock=lambda: now[0])
+    marks.observe("raw/0", 500)
+    marks.observe("raw/1", 100)
+    assert marks.low() == 100
+    marks.in_flight("x:9", 50)
+    assert marks.low() == 50
+    marks.arrived("x:9")
+    now[0] = 11  # raw/1 and raw/0 idle: they no longer hold windows open
+    marks.observe("raw/0", 600)
+    assert marks.low() == 600

@@ -16,7 +16,7 @@ from pipeline.metrics import PARTIAL_KEY, partials
 log = logging.getLogger(__name__)
 
 
-def install(worker: Worker, detector: Detector, watch: tuple[str, ...]) -> None:
+def install(worker: Worker, detector: Detector, watch: tuple[str, ...], cluster_alert: int) -> None:
     app, topics, settings = worker.app, worker.topics, worker.settings
     clusters = ClusterTracker(worker.table("clusters"), settings.cluster_window_s)
     media_reuse = MediaReuse(worker.table("media-seen"), settings.cluster_window_s)
@@ -33,7 +33,13 @@ def install(worker: Worker, detector: Detector, watch: tuple[str, ...]) -> None:
             ]
             out = enricher.process(records)
             # Metrics are summed here, from the objects at hand, not by re-reading the topic.
-            parts = partials(enricher.emitted, settings.metrics_window_s, watch)
+            parts = partials(
+                enricher.emitted,
+                settings.metrics_window_s,
+                watch,
+                cluster_alert,
+                enricher.watermarks.low(),
+            )
             worker.counters.partials_sent += len(parts)
             out += [OutRecord(topics.metrics_partials, PARTIAL_KEY, orjson.dumps(p)) for p in parts]
             await worker.send(out)
