@@ -53,7 +53,7 @@ class Aggregator:
                 continue
             key = repr(p["start"])
             self.windows[key] = merge(self.windows.get(key) or empty(p["start"]), p)
-            watermark = max(watermark, p.get("watermark", p["max_ts"]))
+            watermark = max(watermark, float(p.get("watermark") or p["max_ts"]))
         self.meta["watermark"] = watermark
         return self._close(lambda start: start + self.size + self.grace <= watermark)
 
