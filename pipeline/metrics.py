@@ -53,11 +53,11 @@ class Watermarks:
     def low(self) -> float | None:
         now = self.clock()
         active = [ts for ts, seen in self._latest.values() if now - seen <= self.idle_s]
-        if self._in_flight:  # one another worker consumes is forgotten after idle_s
-            self._in_flight = {
-                u: v for u, v in self._in_flight.items() if now - v[1] <= self.idle_s
-            }
-            active += [ts for ts, _ in self._in_flight.values()]
+        # Oldest first (insertion order): one another worker consumes is forgotten after idle_s.
+        while self._in_flight and now - next(iter(self._in_flight.values()))[1] > self.idle_s:
+            del self._in_flight[next(iter(self._in_flight))]
+        if self._in_flight:
+            active.append(min(ts for ts, _ in self._in_flight.values()))
         return min(active) if active else None
 
 

@@ -23,6 +23,7 @@ from pipeline.hashtags import fold_text
 # Shorter canonical texts are slogans ("لن ننسى ولن نسامح") that unrelated users type
 # identically; with 1-3 the bench merged such slogan posts, 4-6 cost no recall.
 MIN_TOKENS = 5
+MAX_CHECKS_PER_CLUSTER = 3
 
 _RT = re.compile(r"^\s*rt\s+@\w+:?", re.IGNORECASE)
 _NOISE = re.compile(
@@ -150,8 +151,14 @@ class NearDupIndex:
         cluster, best = key, self.threshold
         if candidates:
             mine = set(hashes.tolist())
+            # A popular cluster fills the buckets with its members; a few of each suffice to
+            # decide, which keeps the cost per post flat while a copy-paste burst grows.
+            checked: dict[str, int] = {}
             for cand in candidates:
                 other = self._entries[cand]
+                if checked.get(other.cluster, 0) >= MAX_CHECKS_PER_CLUSTER:
+                    continue
+                checked[other.cluster] = checked.get(other.cluster, 0) + 1
                 common = len(mine.intersection(memoryview(other.tokens).cast("I")))
                 sim = common / (len(mine) + len(other.tokens) // 4 - common)
                 if sim >= best:
