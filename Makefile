@@ -25,6 +25,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## prints the measured figures: language ID, near duplicates, store, pipeline
 	$(BIN)/python bench/langid_bench.py
 	$(BIN)/python bench/neardup_bench.py
+	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/pipeline_bench.py
 
 schemas: $(STAMP)  ## regenerate schemas/json from the records
