@@ -7,6 +7,7 @@ flattened lines (expansions inlined into the tweet).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,10 +126,12 @@ def parse_time(value: Any) -> datetime:
 
 
 def _full_text(tweet: Json) -> str:
+    """The post's text as its author wrote it: X sends &amp; &lt; &gt; escaped (``raw`` keeps
+    them as sent); long posts' ``text`` is truncated and ``note_tweet`` has it all."""
     note = tweet.get("note_tweet")
     if isinstance(note, dict) and isinstance(note.get("text"), str):
-        return str(note["text"])  # long posts: "text" is truncated, note_tweet has it all
-    return str(tweet.get("text", ""))
+        return html.unescape(str(note["text"]))
+    return html.unescape(str(tweet.get("text", "")))
 
 
 def _entities(tweet: Json) -> Json:

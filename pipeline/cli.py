@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
 from collections.abc import Coroutine
@@ -317,9 +316,15 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
     _run(go())
 
 
-with contextlib.suppress(ImportError):  # the language-ID command lives with its package
+def _register() -> None:
+    """Commands that live with their packages."""
+    from pipeline.dashboard.cli import dashboard_command
     from pipeline.langid.cli import lang_command
 
     main.add_command(lang_command, "lang")
+    main.add_command(dashboard_command, "dashboard")
+
+
+_register()
 if __name__ == "__main__":
     main()

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import sys
 import time
+import webbrowser
 
 from agents.publisher import KafkaPublisher
 from agents.synth import SynthCollector, SynthConfig, phase_at
 from pipeline.counters import StageCounters
+from pipeline.dashboard import serve_dashboard
 from pipeline.session import session
 from pipeline.settings import Settings, redact_url
 
@@ -31,6 +33,13 @@ async def run_demo(settings: Settings, rate: float, duration: float | None, seed
         assert s.worker is not None and s.store is not None
         print(f"hashwatch demo: broker {s.bootstrap}, store {redact_url(s.store.url)}", flush=True)
         print("synthetic campaign: Arabic, English, Turkish and more; Ctrl-C to stop", flush=True)
+        try:
+            dash = await serve_dashboard(settings, s.bootstrap, s.store.url)
+        except OSError:  # the configured port is taken: any free one will do for a demo
+            dash = await serve_dashboard(settings, s.bootstrap, s.store.url, port=0)
+        print(f"dashboard: {dash.url}  (open it in a browser)", flush=True)
+        if sys.stdout.isatty():
+            webbrowser.open(dash.url)
         publisher = KafkaPublisher(s.bootstrap, s.topics)
         await publisher.start()
         collector = SynthCollector(publisher, SynthConfig(seed=seed, rate=rate), duration=duration)
@@ -49,6 +58,7 @@ async def run_demo(settings: Settings, rate: float, duration: float | None, seed
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await publisher.stop()
+            await dash.close()
             if tty:
                 print()
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def test_retweet_carries_the_originals_full_text(x_data: Path) -> None:
         if rt and rt[0]["id"] in includes:
             post = posts[tweet["id"]]
             assert post.reference("retweet") == f"x:{rt[0]['id']}"
-            assert post.text == includes[rt[0]["id"]]["text"]
+            assert post.text == html.unescape(includes[rt[0]["id"]]["text"])
             assert not post.text.endswith("…")
             checked += 1
     assert checked > 10
@@ -115,3 +116,14 @@ def test_long_post_text_comes_from_note_tweet() -> None:
 def test_unusable_tweets_raise_mapping_errors(tweet: dict[str, str]) -> None:
     with pytest.raises(MappingError):
         to_post(tweet, Expansions(), PROV, b"{}")
+
+
+def test_text_is_unescaped_but_raw_is_kept_as_sent() -> None:
+    line = (
+        b'{"data": {"id": "5", "text": "Free them &amp; tell us &lt;where&gt;", "author_id": "1",'
+        b' "created_at": "2024-01-01T00:00:00.000Z"}}'
+    )
+    [post] = list(posts_from_object(orjson.loads(line), line, PROV))
+    assert isinstance(post, Post)
+    assert post.text == "Free them & tell us <where>"
+    assert bytes(post.raw) == line

@@ -1,0 +1,462 @@
+"""The dashboard server against the real embedded broker and a real pipeline run.
+
+The recorded X payloads go through the whole pipeline once (``run_archive``); then a
+dashboard reads the same output topics from the earliest offsets, and what it serves is
+compared with what the store holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from click.testing import CliRunner
+from pydantic import SecretStr
+
+from pipeline.broker import EmbeddedBroker
+from pipeline.dashboard import (
+    DashboardConfigError,
+    DashboardHandle,
+    DashboardState,
+    check_bind,
+    dashboard_command,
+    serve_dashboard,
+)
+from pipeline.dashboard import state as state_module
+from pipeline.runner import Summary, run_archive
+from pipeline.settings import Settings
+from pipeline.sinks import Store, open_store
+from pipeline.topics import Topics
+from schemas.alert import Alert
+from schemas.codec import encode
+from schemas.enriched import Cluster, EnrichedPost, Language, MediaSummary
+from schemas.gap import Gap
+from schemas.metrics import MetricsWindow
+from schemas.post import Author, Hashtag, Media, Post, Provenance, Reference
+
+pytestmark = pytest.mark.slow
+_prefixes = itertools.count()
+TOKEN = "dashboard-test-token-0123456789"
+XSS = "<script>window.pwned=1</script> أين المعتقلين <img src=x onerror=alert(1)> & done"
+
+
+def make_settings(broker: EmbeddedBroker, data_dir: Path, **extra: Any) -> Settings:
+    return Settings(
+        broker=broker.url,
+        data_dir=data_dir,
+        topic_prefix=f"dash{next(_prefixes)}-{os.getpid()}",
+        lang_backend="langdetect",
+        batch_seconds=0.05,
+        **extra,
+    )
+
+
+def enriched(
+    uid: str,
+    text: str,
+    *,
+    lang: str = "en",
+    created_at: datetime | None = None,
+    repost_of: str | None = None,
+    amplification: int = 0,
+    media: list[Media] | None = None,
+    tags: tuple[str, ...] = (),
+    cluster: Cluster | None = None,
+) -> EnrichedPost:
+    now = datetime.now(UTC)
+    platform, _, ident = uid.partition(":")
+    post = Post(
+        uid=uid,
+        platform=platform,  # type: ignore[arg-type]
+        id=ident,
+        url=f"https://x.com/someone/status/{ident}",
+        author=Author(id=f"a-{ident}", handle=f"user{ident}", name="Some One"),
+        created_at=created_at or now,
+        text=text,
+        hashtags=[Hashtag(tag=t, normalized=t.casefold()) for t in tags],
+        media=media or [],
+        references=[Reference(type="retweet", uid=repost_of)] if repost_of else [],
+        provenance=Provenance(collector="test", version="0", retrieved_at=now, source="test"),
+        raw=msgspec.Raw(b"{}"),
+    )
+    return EnrichedPost(
+        post=post,
+        language=Language(code=lang, confidence=0.9, backend="test", inherited=bool(repost_of)),
+        media=MediaSummary(),
+        repost_of=repost_of,
+        amplification=amplification,
+        cluster=cluster,
+        processed_at=now,
+    )
+
+
+async def wait_for(check: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """Poll an async ``check`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+async def get_json(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
+        body = await resp.read()
+        return resp.status, orjson.loads(body) if body[:1] in (b"{", b"[") else body
+
+
+async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:
+    event, data = "message", list[str]()
+    while True:
+        line = (await resp.content.readline()).decode()
+        if not line:
+            return
+        line = line.rstrip("\n")
+        if not line:
+            if data:
+                yield event, orjson.loads("\n".join(data))
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+
+
+@dataclass
+class Campaign:
+    settings: Settings
+    summary: Summary
+    store: Store
+    dashboard: DashboardHandle
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return await self.store.query(sql)
+
+    async def snapshot(self) -> dict[str, Any]:
+        status, body = await get_json(self.dashboard.url + "api/snapshot")
+        assert status == 200
+        snap: dict[str, Any] = body
+        return snap
+
+
+@pytest.fixture(scope="module")
+async def campaign(
+    broker: EmbeddedBroker, x_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Campaign]:
+    await broker.wait_ready()
+    settings = make_settings(broker, tmp_path_factory.mktemp("dash") / "data")
+    summary = await run_archive(settings, sorted(x_data.glob("*.json*")))
+    assert summary.unique > 100
+    store = open_store(settings.store_url())
+    await store.open()
+    dashboard = await serve_dashboard(
+        settings,
+        broker.bootstrap,
+        settings.store_url(),
+        "127.0.0.1",
+        0,
+        push_interval=0.2,
+        gaps_interval=0.3,
+    )
+    try:
+        yield Campaign(settings, summary, store, dashboard)
+    finally:
+        await dashboard.close()
+        await store.close()
+
+
+async def caught_up(c: Campaign) -> dict[str, Any]:
+    [(stored,)] = await c.rows("SELECT count(*) FROM posts")
+
+    async def check() -> dict[str, Any] | None:
+        snap = await c.snapshot()
+        return snap if snap["totals"]["posts"] == stored else None
+
+    snap: dict[str, Any] = await wait_for(check)
+    return snap
+
+
+async def test_snapshot_matches_the_store(campaign: Campaign) -> None:
+    snap = await caught_up(campaign)
+    t = snap["totals"]
+    rows = campaign.rows
+    [(posts, reposts, authors)] = await rows(
+        "SELECT count(*), count(repost_of), count(DISTINCT author_id) FROM posts"
+    )
+    assert t["posts"] == posts == campaign.summary.unique
+    assert t["reposts"] == reposts > 0
+    assert t["originals"] == posts - reposts
+    assert t["authors"] == authors
+    assert snap["languages"] == dict(await rows("SELECT lang, count(*) FROM posts GROUP BY lang"))
+    assert snap["media_types"] == dict(await rows("SELECT type, count(*) FROM media GROUP BY 1"))
+    assert set(snap["media_types"]) >= {"photo", "video"}
+    [(with_media, items)] = await rows("SELECT count(DISTINCT uid), count(*) FROM media")
+    assert (t["posts_with_media"], t["media_items"]) == (with_media, items)
+    # posts per minute of event time, originals vs reposts
+    per_minute = {
+        datetime.fromtimestamp(m, UTC).strftime("%Y-%m-%dT%H:%M"): [o, r]
+        for m, o, r in snap["per_minute"]
+    }
+    stored_minutes = await rows(
+        "SELECT substr(created_at, 1, 16), count(*) - count(repost_of), count(repost_of) "
+        "FROM posts GROUP BY 1"
+    )
+    assert per_minute == {m: [o, r] for m, o, r in stored_minutes}
+    # top hashtags by normalized tag
+    tag_counts = dict(await rows("SELECT normalized, count(*) FROM hashtags GROUP BY 1"))
+    assert snap["hashtags"], "the recorded data has hashtags"
+    assert {h["normalized"]: h["count"] for h in snap["hashtags"]} == {
+        h["normalized"]: tag_counts[h["normalized"]] for h in snap["hashtags"]
+    }
+    assert snap["hashtags"][0]["count"] == max(tag_counts.values())
+    # top amplified originals: max amplification per repost_of, and reposts seen
+    amplified = {
+        uid: (amp, n)
+        for uid, amp, n in await rows(
+            "SELECT repost_of, max(amplification), count(*) FROM posts "
+            "WHERE repost_of IS NOT NULL GROUP BY 1"
+        )
+    }
+    assert snap["amplified"]
+    for a in snap["amplified"]:
+        assert (a["amplification"], a["reposts"]) == amplified[a["uid"]]
+    assert snap["amplified"][0]["amplification"] == max(amp for amp, _ in amplified.values())
+    # copy-paste clusters
+    clusters = dict(
+        await rows(
+            "SELECT cluster_id, max(cluster_size) FROM posts "
+            "WHERE cluster_id IS NOT NULL GROUP BY 1 HAVING max(cluster_size) > 1"
+        )
+    )
+    assert {c["id"]: c["size"] for c in snap["clusters"]} == {
+        c["id"]: clusters[c["id"]] for c in snap["clusters"]
+    }
+    # the feed: the latest posts, each one in the store with the same text and language
+    assert len(snap["posts"]) == min(posts, state_module.FEED_SIZE)
+    stored_posts = {
+        uid: (text, lang) for uid, text, lang in await rows("SELECT uid, text, lang FROM posts")
+    }
+    for p in snap["posts"]:
+        text, lang = stored_posts[p["uid"]]
+        assert p["lang"] == lang
+        assert p["text"] == text or (p["text"].endswith("…") and text.startswith(p["text"][:-1]))
+    assert snap["consumer"]["connected"] is True
+
+
+async def test_sse_streams_updates_with_raw_text(campaign: Campaign) -> None:
+    await caught_up(campaign)
+    topics = Topics(campaign.settings.topic_prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=campaign.settings.bootstrap_servers())
+    await producer.start()
+    timeout = aiohttp.ClientTimeout(total=30)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.get(campaign.dashboard.url + "events") as resp,
+        ):
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("text/event-stream")
+            events = sse_events(resp)
+            kind, first = await anext(events)
+            assert kind == "snapshot" and first["totals"]["posts"] > 100
+
+            post = enriched("x:990000000000000001", XSS, lang="ar", tags=("وين_المعتقلين",))
+            await campaign.store.write([post])  # keep the store and the topic in step
+            await producer.send_and_wait(topics.enriched, encode(post), key=b"x:990000000000000001")
+            now = datetime.now(UTC)
+            alert = Alert(
+                id="surge:test",
+                rule="surge",
+                severity="critical",
+                subject="all",
+                summary="Volume surge: <b>9×</b> the baseline",
+                window_start=now - timedelta(minutes=1),
+                window_end=now,
+                value=90,
+                threshold=20,
+                examples=["x:990000000000000001"],
+                raised_at=now,
+            )
+            await producer.send_and_wait(topics.alerts, encode(alert), key=b"surge:test")
+            window = MetricsWindow(
+                window_start=now - timedelta(minutes=1),
+                window_end=now,
+                posts=1,
+                originals=1,
+                reposts=0,
+                unique_authors=1,
+                final=True,
+            )
+            await producer.send_and_wait(topics.metrics, encode(window), key=b"w")
+            gap = Gap(id="x-stream:1", collector="x-stream", start=now, reason="HTTP 429")
+            await campaign.store.write_gaps([gap])
+
+            seen: dict[str, Any] = {}
+            async with asyncio.timeout(15):
+                async for kind, data in events:
+                    assert kind == "update"
+                    for p in data["posts"]:
+                        seen.setdefault("post", p) if p["uid"] == post.post.uid else None
+                    for a in data["alerts"]:
+                        seen["alert"] = a
+                    if data["metrics"]:
+                        seen["metrics"] = data["metrics"][-1]
+                    if data.get("gaps"):
+                        seen["gaps"] = data["gaps"]
+                    if len(seen) == 4:
+                        break
+    finally:
+        await producer.stop()
+
+    # the text travels raw: escaping is the page's job (textContent), not the server's
+    assert seen["post"]["text"] == XSS
+    assert seen["alert"]["summary"] == "Volume surge: <b>9×</b> the baseline"
+    assert seen["alert"]["severity"] == "critical"
+    assert seen["metrics"]["final"] is True
+    assert seen["gaps"][0]["open"] is True and seen["gaps"][0]["reason"] == "HTTP 429"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(campaign.dashboard.url + "api/snapshot") as resp,
+    ):
+        assert resp.content_type == "application/json"
+        raw = await resp.read()
+        assert "Content-Security-Policy" in resp.headers
+    assert b"<script>window.pwned=1</script>" in raw
+    assert b"&lt;script&gt;" not in raw
+    snap = orjson.loads(raw)
+    assert snap["posts"][0]["text"] == XSS
+    assert snap["totals"]["alerts"] >= 1 and snap["totals"]["open_gaps"] == 1
+    [(stored,)] = await campaign.rows("SELECT count(*) FROM posts")
+    assert snap["totals"]["posts"] == stored
+
+
+async def test_page_and_assets_are_served(campaign: Campaign) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(campaign.dashboard.url) as resp:
+            page = await resp.text()
+            assert resp.status == 200
+            assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+        assert "/static/vendor/chart.umd.js" in page and "cdn" not in page.lower()
+        for asset in (
+            "app.js",
+            "style.css",
+            "vendor/chart.umd.js",
+            "vendor/LICENSE.chartjs.md",
+            "vendor/noto-naskh-arabic-400.woff2",
+            "vendor/LICENSE.noto-naskh-arabic.txt",
+        ):
+            async with http.get(campaign.dashboard.url + "static/" + asset) as resp:
+                assert resp.status == 200, asset
+        async with http.get(campaign.dashboard.url + "static/../server.py") as resp:
+            assert resp.status in (403, 404)
+        # DNS rebinding: a loopback dashboard without a token answers loopback names only
+        async with http.get(
+            campaign.dashboard.url + "api/snapshot", headers={"Host": "evil.example:80"}
+        ) as resp:
+            assert resp.status == 421
+
+
+def test_binding_beyond_loopback_needs_a_token() -> None:
+    for host in ("0.0.0.0", "::", "192.0.2.10", "dashboard.example.org"):
+        with pytest.raises(DashboardConfigError, match="HASHWATCH_DASHBOARD_TOKEN"):
+            check_bind(host, None)
+        check_bind(host, TOKEN)
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        check_bind(host, None)
+    with pytest.raises(DashboardConfigError, match="at least"):
+        check_bind("0.0.0.0", "short")
+
+
+async def test_serve_refuses_before_binding(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    settings = make_settings(broker, tmp_path, dashboard_host="0.0.0.0")
+    with pytest.raises(DashboardConfigError):
+        await serve_dashboard(settings, broker.bootstrap, None, port=0)
+
+
+async def test_token_is_required_and_never_logged(
+    broker: EmbeddedBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await broker.wait_ready()
+    settings = make_settings(broker, tmp_path, dashboard_token=SecretStr(TOKEN))
+    caplog.set_level(logging.DEBUG)
+    async with await serve_dashboard(settings, broker.bootstrap, None, "127.0.0.1", 0) as dash:
+        api = dash.url + "api/snapshot"
+        assert (await get_json(api))[0] == 401
+        assert (await get_json(api, {"X-Hashwatch-Token": TOKEN[:-1] + "x"}))[0] == 401
+        assert (await get_json(api + "?token=nope"))[0] == 401
+        status, body = await get_json(api, {"X-Hashwatch-Token": TOKEN})
+        assert status == 200 and body["type"] == "snapshot"
+        assert (await get_json(api, {"Authorization": f"Bearer {TOKEN}"}))[0] == 200
+        async with aiohttp.ClientSession() as http:
+            async with http.get(dash.url) as resp:  # the page itself holds no data
+                assert resp.status == 200
+            async with http.get(dash.url + "events") as resp:
+                assert resp.status == 401
+            async with http.get(dash.url + "events", params={"token": TOKEN}) as resp:
+                assert resp.status == 200
+                kind, _ = await anext(sse_events(resp))
+                assert kind == "snapshot"
+    assert TOKEN not in caplog.text
+    assert "/events" in caplog.text  # the access log ran, without the query string
+
+
+def test_cli_needs_a_broker_and_a_token_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HASHWATCH_BROKER", "HASHWATCH_DASHBOARD_TOKEN", "HASHWATCH_DASHBOARD_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(dashboard_command, ["--port", "0"])
+    assert result.exit_code == 2 and "HASHWATCH_BROKER" in result.output
+    monkeypatch.setenv("HASHWATCH_BROKER", "kafka://127.0.0.1:9")
+    result = CliRunner().invoke(dashboard_command, ["--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code == 2 and "HASHWATCH_DASHBOARD_TOKEN" in result.output
+
+
+def test_state_stays_bounded_and_counts_each_post_once() -> None:
+    state = DashboardState()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    photo = Media(key="3_1", type="photo")
+    posts = [
+        enriched(
+            f"x:{i}",
+            f"post {i}",
+            created_at=start + timedelta(minutes=i),
+            media=[photo, photo],  # one media key twice: one row in the store
+            tags=("Tag", "tag") if i % 2 else (),
+        )
+        for i in range(1, state_module.MINUTES_KEPT + 101)
+    ]
+    assert state.add_posts(posts) == len(posts)
+    assert state.add_posts(posts[:10]) == 0  # redelivered: not counted again
+    snap = state.snapshot()
+    assert snap["totals"]["posts"] == len(posts) and snap["totals"]["duplicates_skipped"] == 10
+    assert len(snap["per_minute"]) == state_module.MINUTES_KEPT
+    assert snap["per_minute"][-1][0] == int(posts[-1].post.created_at.timestamp())
+    assert len(snap["posts"]) == state_module.FEED_SIZE
+    assert snap["media_types"] == {"photo": len(posts)}
+    assert snap["hashtags"][0]["count"] == len(posts) // 2
+    assert state.take_update() is not None and state.take_update() is None
+    state.add_posts([enriched("x:99999", "rt", repost_of="x:1", amplification=7, created_at=start)])
+    update = state.take_update()
+    assert update is not None
+    assert [p["uid"] for p in update["posts"]] == ["x:99999"]
+    assert update["amplified"][0] == update["amplified"][0] | {
+        "uid": "x:1",
+        "amplification": 7,
+        "reposts": 1,
+        "author": "user1",
+    }
