@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +29,14 @@ log = logging.getLogger(__name__)
 
 class BrokerError(RuntimeError):
     pass
+
+
+def _die_with_parent() -> None:
+    """Linux: the broker gets SIGTERM if hashwatch dies without stopping it (kill -9, a
+    killed test run), so no orphaned broker keeps a port and memory."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -71,6 +81,7 @@ class EmbeddedBroker:
                 stderr=out,
                 env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
                 start_new_session=True,  # Ctrl-C in a terminal is ours to forward, not Tansu's
+                preexec_fn=_die_with_parent,
             )
         finally:
             if out is not subprocess.DEVNULL:

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 import click
 
 from pipeline import __version__, logs
+from pipeline.runtime import run_collector, run_until_signal
 from pipeline.settings import Settings, load_settings
 
 _STORE_HELP = "Store URL: sqlite:///path.db or postgresql://user@host:port/db [HASHWATCH_STORE]."
-
-
-def _run(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run until done; SIGTERM is treated like Ctrl-C so stops are always graceful."""
-
-    async def main() -> Any:
-        task = asyncio.ensure_future(coro)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            return await task
-        except asyncio.CancelledError:
-            return None
-
-    return asyncio.run(main())
 
 
 def _settings(ctx: click.Context, **overrides: object) -> Settings:
@@ -88,7 +70,7 @@ def broker(port: int | None) -> None:
         finally:
             b.stop()
 
-    _run(serve())
+    run_until_signal(serve())
 
 
 @main.command()
@@ -105,41 +87,12 @@ def worker(ctx: click.Context, store: str | None) -> None:
             click.echo(f"worker running on {s.bootstrap}; Ctrl-C stops it", err=True)
             await asyncio.Event().wait()
 
-    _run(serve())
+    run_until_signal(serve())
 
 
 @main.group()
 def collect() -> None:
     """Collectors: publish posts to the raw topic of a running broker (HASHWATCH_BROKER)."""
-
-
-def _publisher_run(settings: Settings, make: Any) -> None:
-    from agents.publisher import KafkaPublisher
-    from pipeline.topics import Topics, create_topics
-
-    if not settings.broker:
-        raise click.UsageError(
-            "collect needs a running broker: set HASHWATCH_BROKER=kafka://host:port "
-            "(e.g. from `hashwatch broker`), or use `hashwatch run` / `hashwatch demo`."
-        )
-
-    async def go() -> None:
-        bootstrap = settings.bootstrap_servers()
-        topics = Topics(settings.topic_prefix)
-        await create_topics(bootstrap, topics, settings.partitions)
-        publisher = KafkaPublisher(bootstrap, topics)
-        await publisher.start()
-        collector = make(publisher)
-        try:
-            stats = await collector.run()
-        except asyncio.CancelledError:
-            collector.stop()
-            raise
-        finally:
-            await publisher.stop()
-        click.echo(stats.line(collector.name))
-
-    _run(go())
 
 
 @collect.command("replay")
@@ -154,7 +107,7 @@ def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | N
     """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
     from agents.replay import ReplayCollector
 
-    _publisher_run(_settings(ctx), lambda p: ReplayCollector(p, files, speed=speed))
+    run_collector(_settings(ctx), lambda p, _: ReplayCollector(p, files, speed=speed))
 
 
 @collect.command("synth")
@@ -175,9 +128,9 @@ def collect_synth(
     """Publish a seeded synthetic campaign (quiet and surge periods, storms, copies, media)."""
     from agents.synth import SynthCollector, SynthConfig
 
-    _publisher_run(
+    run_collector(
         _settings(ctx),
-        lambda p: SynthCollector(
+        lambda p, _: SynthCollector(
             p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast
         ),
     )
@@ -195,7 +148,7 @@ def demo(
     """Run a synthetic campaign through broker, worker and store, with live counts."""
     from pipeline.demo import run_demo
 
-    _run(run_demo(_settings(ctx, store=store), rate, duration, seed))
+    run_until_signal(run_demo(_settings(ctx, store=store), rate, duration, seed))
 
 
 @main.command()
@@ -217,7 +170,7 @@ def run(
 
     settings = _settings(ctx, store=store)
     try:
-        summary = _run(run_archive(settings, files, speed))
+        summary = run_until_signal(run_archive(settings, files, speed))
     except StalledError as exc:
         raise click.ClickException(str(exc)) from exc
     if summary is None:
@@ -274,7 +227,7 @@ def alerts_webhook(ctx: click.Context, urls: tuple[str, ...], allow_private: boo
             *(deliver(bootstrap, topic, u, secret, allow_private=allow) for u in targets)
         )
 
-    _run(go())
+    run_until_signal(go())
 
 
 @alerts.command("tail")
@@ -313,15 +266,17 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
         finally:
             await consumer.stop()
 
-    _run(go())
+    run_until_signal(go())
 
 
 def _register() -> None:
     """Commands that live with their packages."""
+    from agents.x_cli import x_command
     from pipeline.dashboard.cli import dashboard_command
     from pipeline.langid.cli import lang_command
 
     main.add_command(lang_command, "lang")
+    collect.add_command(x_command, "x")
     main.add_command(dashboard_command, "dashboard")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import faust
@@ -11,6 +10,7 @@ import orjson
 from pipeline.aggregate import Aggregator
 from pipeline.alert_rules import AlertConfig
 from pipeline.app import Worker, batches
+from pipeline.campaign import load_campaign
 from pipeline.counters import StageCounters
 
 
@@ -18,8 +18,8 @@ def alert_config(path: Path | None) -> AlertConfig:
     """The campaign config's ``[alerts]`` (and ``languages``); defaults without a config."""
     if path is None:
         return AlertConfig()
-    doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    return AlertConfig.from_mapping(doc.get("alerts"), doc.get("languages"))
+    campaign = load_campaign(path)
+    return AlertConfig.from_mapping(campaign.extra.get("alerts"), campaign.languages)
 
 
 def install(worker: Worker, config: AlertConfig) -> None:

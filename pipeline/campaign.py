@@ -1,0 +1,146 @@
+"""The campaign config: one TOML file (``--config`` / HASHWATCH_CONFIG) says what to watch.
+
+```toml
+name = "detainees"                      # identifies the campaign (rule tags, checkpoints)
+hashtags = ["أين_المعتقلين", "اين_المعتقلين"]   # every spelling the campaign uses, '#' optional
+keywords = ["صيدنايا", "Sednaya prison"]  # phrases match as exact phrases
+languages = ["ar", "en"]                # what the campaign is expected to be written in
+
+[x]                                     # the X collector
+tier = "pro"                            # basic | pro | enterprise: rule limits (agents/x_rules.py)
+# max_rules = 1000                      # override the tier's limits if your contract differs
+# max_rule_length = 1024
+
+[alerts]                                # sections this loader does not know are kept in .extra
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+Tier = Literal["basic", "pro", "enterprise"]
+TIERS: tuple[Tier, ...] = ("basic", "pro", "enterprise")
+_KNOWN = ("name", "hashtags", "keywords", "languages", "x")
+_X_KEYS = ("tier", "max_rules", "max_rule_length")
+
+
+class CampaignError(ValueError):
+    """A campaign config that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class XSettings:
+    tier: Tier = "pro"
+    max_rules: int | None = None  # None: the tier's published limit
+    max_rule_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    name: str
+    hashtags: tuple[str, ...] = ()  # without '#', as written, exact duplicates removed
+    keywords: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    x: XSettings = field(default_factory=XSettings)
+    extra: dict[str, Any] = field(default_factory=dict)  # sections later features read
+    path: Path | None = None
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise CampaignError(f"campaign config {path} not found") from None
+    except OSError as exc:
+        raise CampaignError(f"campaign config {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CampaignError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignError(f"{path}: invalid TOML: {exc}") from None
+    return parse_campaign(data, path)
+
+
+def parse_campaign(data: Mapping[str, Any], path: Path | None = None) -> Campaign:
+    where = str(path) if path else "campaign config"
+
+    def fail(message: str) -> CampaignError:
+        return CampaignError(f"{where}: {message}")
+
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise fail("`name` is required: a non-empty string naming the campaign")
+    name = name.strip()
+    if ":" in name or any(c.isspace() for c in name):
+        raise fail(f"`name` {name!r} must not contain ':' or spaces (it is part of rule tags)")
+
+    hashtags = _dedupe(tag.strip().lstrip("#＃") for tag in _strings(data, "hashtags", fail))
+    for tag in hashtags:
+        if not tag or any(c.isspace() for c in tag):
+            raise fail(f"hashtag {tag!r} is empty or contains spaces")
+    keywords = _dedupe(k.strip() for k in _strings(data, "keywords", fail))
+    if any(not k for k in keywords):
+        raise fail("`keywords` contains an empty string")
+    if not hashtags and not keywords:
+        raise fail("give at least one of `hashtags` or `keywords`: there is nothing to follow")
+    languages = tuple(lang.strip() for lang in _strings(data, "languages", fail))
+
+    return Campaign(
+        name=name,
+        hashtags=hashtags,
+        keywords=keywords,
+        languages=languages,
+        x=_x_settings(data.get("x", {}), fail),
+        extra={k: v for k, v in data.items() if k not in _KNOWN},
+        path=path,
+    )
+
+
+def _strings(data: Mapping[str, Any], key: str, fail: Any) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(f"`{key}` must be a list of strings, got {_describe(value)}")
+    return cast(list[str], value)
+
+
+def _dedupe(values: Any) -> tuple[str, ...]:
+    """Drop repeats that X would treat as the same term (its matching ignores case)."""
+    seen: dict[str, str] = {}
+    for value in values:
+        seen.setdefault(value.casefold(), value)
+    return tuple(seen.values())
+
+
+def _x_settings(value: Any, fail: Any) -> XSettings:
+    if not isinstance(value, dict):
+        raise fail(f"`x` must be a table ([x]), got {_describe(value)}")
+    unknown = sorted(set(value) - set(_X_KEYS))
+    if unknown:
+        raise fail(f"unknown key(s) in [x]: {', '.join(unknown)} (known: {', '.join(_X_KEYS)})")
+    tier = value.get("tier", "pro")
+    if tier not in TIERS:
+        raise fail(f"[x] tier must be one of {', '.join(TIERS)}, got {tier!r}")
+    limits: dict[str, int | None] = {}
+    for key in ("max_rules", "max_rule_length"):
+        limit = value.get(key)
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+        ):
+            raise fail(f"[x] {key} must be a positive integer, got {limit!r}")
+        limits[key] = limit
+    return XSettings(
+        tier=cast(Tier, tier),
+        max_rules=limits["max_rules"],
+        max_rule_length=limits["max_rule_length"],
+    )
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
