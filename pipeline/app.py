@@ -19,6 +19,7 @@ from faust.types import EventT
 from pipeline.counters import StageCounters
 from pipeline.enrich import OutRecord
 from pipeline.langid import Detector
+from pipeline.producer import BatchSender
 from pipeline.settings import Settings
 from pipeline.sinks import Store
 from pipeline.topics import Topics
@@ -82,6 +83,7 @@ class Worker:
     topics: Topics
     counters: StageCounters
     store: Store | None
+    sender: BatchSender
     sink_healthy: asyncio.Event = field(default_factory=asyncio.Event)
     flushers: list[Any] = field(default_factory=list)  # async callables run by ``flush``
     tables: list[BatchedTable] = field(default_factory=list)
@@ -110,17 +112,10 @@ class Worker:
         )
 
     async def send(self, records: Iterable[OutRecord]) -> None:
-        """Append records, then the tables' changelog, to the producer's batches.
-
-        Faust flushes the producer before it commits offsets, so a batch's outputs and state
-        changes are durable before its input is marked done.
-        """
-        send = self.app.producer.send
-        for out in records:
-            await send(out.topic, out.key, out.value, None, None, None)
-        for table in self.tables:
-            for out in table.changelog():
-                await send(out.topic, out.key, out.value, None, None, None)
+        """Publish records and the tables' changelog, and wait until the broker has them, so
+        a batch's outputs and state changes are durable before its input is acked."""
+        changelog = [out for table in self.tables for out in table.changelog()]
+        await self.sender.send([*records, *changelog])
 
     async def flush(self) -> None:
         """End of input (``hashwatch run``): close what waits for more, e.g. open windows."""
@@ -172,7 +167,12 @@ def create_worker(
         datadir=str(settings.data_dir / "faust"),
     )
     worker = Worker(
-        app, settings, Topics(settings.topic_prefix), counters or StageCounters(), store
+        app,
+        settings,
+        Topics(settings.topic_prefix),
+        counters or StageCounters(),
+        store,
+        BatchSender(broker_url.removeprefix("kafka://")),
     )
     worker.sink_healthy.set()
     config = metrics.alert_config(settings.config)

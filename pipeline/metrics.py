@@ -10,8 +10,8 @@ replay would otherwise close windows before their slower partitions arrive.
 
 from __future__ import annotations
 
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any

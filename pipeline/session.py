@@ -48,6 +48,7 @@ async def session(
                 detector = make_detector(settings.lang_backend)
                 worker = create_worker(settings, url, detector, store)
                 worker.app.in_worker = True
+                await worker.sender.start()
                 await worker.app.start()
                 if store is not None:
                     sink = StoreSink(worker, bootstrap)
@@ -58,5 +59,6 @@ async def session(
                 await sink.stop()
             if worker is not None:
                 await worker.app.stop()
+                await worker.sender.stop()
             if store is not None:
                 await store.close()
