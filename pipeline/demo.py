@@ -12,6 +12,7 @@ from agents.publisher import KafkaPublisher
 from agents.synth import SynthCollector, SynthConfig, phase_at
 from pipeline.counters import StageCounters
 from pipeline.dashboard import serve_dashboard
+from pipeline.runner import StalledError, wait_drained
 from pipeline.session import session
 from pipeline.settings import Settings, redact_url
 
@@ -57,6 +58,11 @@ async def run_demo(settings: Settings, rate: float, duration: float | None, seed
             collector.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            with contextlib.suppress(StalledError, TimeoutError, asyncio.CancelledError):
+                # what was collected gets stored before the demo exits
+                await asyncio.wait_for(
+                    wait_drained(s.worker, collector.stats.posts, 5.0, final=False), 15
+                )
             await publisher.stop()
             await dash.close()
             if tty:
