@@ -8,12 +8,9 @@ signature, one metrics record per window with the store's counts, one row per po
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
@@ -29,7 +26,6 @@ from schemas.metrics import MetricsWindow
 from tests.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.slow
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = b"campaign-team-secret"
 # Four quiet windows of baseline, one surge window at 5x, then quiet again.
 PHASES = (("quiet", 240.0, 1.0), ("surge", 60.0, 5.0), ("quiet-after", 120.0, 1.0))
@@ -37,20 +33,12 @@ RATE = 8.0
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-async def store_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+def store_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
-        yield None  # the default store under the test's data dir
-        return
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    try:
-        conn = await asyncpg.connect(PG, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required for this test: {exc}")
-    try:
-        yield f"{PG}?schema={schema}"
-    finally:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+        return None  # the default store under the test's data dir
+    pg_base: str = request.getfixturevalue("pg_base")
+    schema: str = request.getfixturevalue("schema")
+    return f"{pg_base}?schema={schema}"
 
 
 async def read_all(bootstrap: str, topic: str) -> list[bytes]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -26,14 +24,10 @@ from schemas.alert import Alert
 from schemas.enriched import EnrichedPost, Language
 from schemas.gap import Gap
 from schemas.post import Author, Hashtag, Media, MediaVariant, Post, Provenance
+from tests.tcp_proxy import TcpProxy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PROV = Provenance(collector="t", version="0", retrieved_at=NOW, source="t")
-CANDIDATES = (
-    [os.environ["HASHWATCH_TEST_POSTGRES"]]
-    if os.environ.get("HASHWATCH_TEST_POSTGRES")
-    else ["postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test"]
-)
 
 
 def ep(
@@ -71,29 +65,6 @@ def ep(
         amplification=amp,
         processed_at=NOW,
     )
-
-
-@pytest.fixture(scope="session")
-async def pg_base() -> str:
-    errors = []
-    for url in CANDIDATES:
-        try:
-            conn = await asyncpg.connect(url, timeout=3)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            errors.append(f"{url}: {type(exc).__name__}: {exc}")
-            continue
-        await conn.close()
-        return url
-    pytest.skip("PostgreSQL is not reachable (set HASHWATCH_TEST_POSTGRES): " + "; ".join(errors))
-
-
-@pytest.fixture
-async def schema(pg_base: str) -> AsyncIterator[str]:
-    name = f"hw_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    conn = await asyncpg.connect(pg_base)
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    await conn.close()
 
 
 @pytest.fixture
@@ -303,48 +274,9 @@ def test_a_payload_jsonb_might_still_refuse_can_be_kept_as_a_string() -> None:
     )
 
 
-class _Proxy:
-    """A TCP proxy in front of the server: closing it is an outage the store cannot tell from
-    a crashed or unreachable database."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for w in self._writers:
-            w.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers += [writer, up_writer]
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.transport.abort()
-
-
 async def test_an_outage_fails_writes_until_the_database_is_back(pg_base: str, schema: str) -> None:
     parts = urlsplit(pg_base)
-    proxy = _Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await proxy.start()
     via_proxy = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
     store = open_store(f"{via_proxy}?schema={schema}")

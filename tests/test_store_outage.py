@@ -1,0 +1,47 @@
+"""A database outage in a running pipeline: the sink waits it out and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from agents.publisher import KafkaPublisher
+from agents.replay import ReplayCollector
+from pipeline.runner import wait_drained
+from pipeline.session import session
+from pipeline.settings import Settings
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.slow
+
+
+async def test_the_sink_waits_out_a_database_outage(
+    settings: Settings, x_data: Path, pg_base: str, schema: str
+) -> None:
+    parts = urlsplit(pg_base)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    via_proxy = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    settings = settings.model_copy(update={"store": f"{via_proxy}?schema={schema}"})
+    async with session(settings) as s:
+        assert s.worker is not None and s.store is not None
+        c = s.worker.counters
+        await proxy.stop()  # the database goes away while posts keep coming
+        publisher = KafkaPublisher(s.bootstrap, s.topics)
+        await publisher.start()
+        stats = await ReplayCollector(publisher, [x_data / "kpop.jsonl"]).run()
+        await publisher.stop()
+        for _ in range(300):
+            if c.sink_errors >= 2 and c.enriched_sent == 100:
+                break
+            await asyncio.sleep(0.05)
+        assert c.sink_errors >= 2 and c.stored == 0  # retrying, not committing, not crashing
+        assert not s.worker.sink_healthy.is_set() and c.enriched_sent == 100
+        await proxy.start()  # same port: the database is back
+        await wait_drained(s.worker, stats.posts)
+        assert s.worker.sink_healthy.is_set()
+        assert await s.store.query("SELECT count(*) FROM posts") == [(100,)]
+    await proxy.stop()
