@@ -267,7 +267,10 @@ def posts_from_object(
         if not tweets:
             raise NotAPost("no-tweets-in-data")  # users, lists, counts
         for tweet in tweets:
-            raw = orjson.dumps({"data": tweet, "includes": exp.subset_for(tweet)})
+            page_raw: Json = {"data": tweet, "includes": exp.subset_for(tweet)}
+            if "__twarc" in obj:  # twarc's provenance of the page, as twarc-csv reads it
+                page_raw["__twarc"] = obj["__twarc"]
+            raw = orjson.dumps(page_raw)
             yield _guard(lambda t=tweet, r=raw: to_post(t, exp, provenance, r))
         return
     if "errors" in obj:

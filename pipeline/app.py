@@ -20,6 +20,7 @@ from pipeline.counters import StageCounters
 from pipeline.enrich import OutRecord
 from pipeline.langid import Detector
 from pipeline.producer import BatchSender
+from pipeline.prometheus import LatencyHistogram
 from pipeline.settings import Settings
 from pipeline.sinks import Store
 from pipeline.topics import Topics
@@ -84,6 +85,7 @@ class Worker:
     counters: StageCounters
     store: Store | None
     sender: BatchSender
+    sink_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     sink_healthy: asyncio.Event = field(default_factory=asyncio.Event)
     flushers: list[Any] = field(default_factory=list)  # async callables run by ``flush``
     tables: list[BatchedTable] = field(default_factory=list)

@@ -75,17 +75,36 @@ def broker(port: int | None) -> None:
 
 @main.command()
 @click.option("--store", help=_STORE_HELP)
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Serve Prometheus /metrics on this port [HASHWATCH_METRICS_PORT].",
+)
 @click.pass_context
-def worker(ctx: click.Context, store: str | None) -> None:
+def worker(ctx: click.Context, store: str | None, metrics_port: int | None) -> None:
     """Run the stream processors and the storage sink until Ctrl-C."""
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.prometheus import serve_metrics
     from pipeline.session import session
 
-    settings = _settings(ctx, store=store)
+    settings = _settings(ctx, store=store, metrics_port=metrics_port)
 
     async def serve() -> None:
-        async with session(settings) as s:
+        registry = CollectorRegistry() if settings.metrics_port is not None else None
+        async with session(settings, metrics=registry) as s:
+            server = None
+            if registry is not None and settings.metrics_port is not None:
+                server = await serve_metrics(registry, settings.metrics_host, settings.metrics_port)
+                click.echo(
+                    f"metrics on http://{settings.metrics_host}:{server.port}/metrics", err=True
+                )
             click.echo(f"worker running on {s.bootstrap}; Ctrl-C stops it", err=True)
-            await asyncio.Event().wait()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                if server is not None:
+                    await server.close()
 
     run_until_signal(serve())
 
@@ -156,6 +175,7 @@ def demo(
 @click.option("--store", help=_STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--speed", type=float, help="Replay at N times the original pace.")
+@click.option("--no-progress", is_flag=True, help="No progress bar or periodic progress lines.")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -163,14 +183,17 @@ def run(
     store: str | None,
     as_json: bool,
     speed: float | None,
+    no_progress: bool,
 ) -> None:
     """One-shot archive mode: replay FILES through the pipeline, wait until drained, summarize."""
+    from pipeline.progress import Progress
     from pipeline.runner import StalledError, render, run_archive
     from schemas.codec import encode
 
     settings = _settings(ctx, store=store)
+    progress = None if no_progress else Progress(None, "run", unit="posts")
     try:
-        summary = run_until_signal(run_archive(settings, files, speed))
+        summary = run_until_signal(run_archive(settings, files, speed, progress=progress))
     except StalledError as exc:
         raise click.ClickException(str(exc)) from exc
     if summary is None:
@@ -273,11 +296,15 @@ def _register() -> None:
     """Commands that live with their packages."""
     from agents.x_cli import x_command
     from pipeline.dashboard.cli import dashboard_command
+    from pipeline.exports import export_command
     from pipeline.langid.cli import lang_command
+    from pipeline.status import status_command
 
     main.add_command(lang_command, "lang")
     collect.add_command(x_command, "x")
     main.add_command(dashboard_command, "dashboard")
+    main.add_command(export_command, "export")
+    main.add_command(status_command, "status")
 
 
 _register()

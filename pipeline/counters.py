@@ -21,6 +21,7 @@ class StageCounters:
     reposts: int = 0
     by_language: Counter[str] = field(default_factory=Counter)
     by_media_type: Counter[str] = field(default_factory=Counter)
+    by_lang_backend: Counter[str] = field(default_factory=Counter)  # who decided each language
     enriched_sent: int = 0
     stored: int = 0  # enriched records the sink has written (a redelivery counts again)
     sink_errors: int = 0

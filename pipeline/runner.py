@@ -14,6 +14,7 @@ from agents.publisher import KafkaPublisher
 from agents.replay import ReplayCollector
 from pipeline.app import Worker
 from pipeline.counters import StageCounters
+from pipeline.progress import Progress
 from pipeline.session import session
 from pipeline.settings import Settings, redact_url
 
@@ -82,19 +83,38 @@ async def wait_drained(
 
 
 async def run_archive(
-    settings: Settings, paths: Sequence[Path], speed: float | None = None
+    settings: Settings,
+    paths: Sequence[Path],
+    speed: float | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> Summary:
     started = time.monotonic()
     async with session(settings) as s:
         assert s.worker is not None
+        c = s.worker.counters
+
+        async def follow() -> None:  # posts through the enrich stage, bar or periodic lines
+            while progress is not None:
+                progress.update(c.raw_consumed)
+                await asyncio.sleep(0.2)
+
+        ticker = asyncio.create_task(follow())
         publisher = KafkaPublisher(s.bootstrap, s.topics)
         await publisher.start()
         try:
-            stats = await ReplayCollector(publisher, paths, speed=speed).run()
+            try:
+                stats = await ReplayCollector(publisher, paths, speed=speed).run()
+            finally:
+                await publisher.stop()
+            if progress is not None:
+                progress.set_total(stats.posts)  # an ETA for the drain from here on
+            await wait_drained(s.worker, stats.posts)
         finally:
-            await publisher.stop()
-        await wait_drained(s.worker, stats.posts)
-        c = s.worker.counters
+            ticker.cancel()
+            if progress is not None:
+                progress.update(c.raw_consumed)
+                progress.close()
         store_url = redact_url(s.store.url) if s.store else ""
     seconds = time.monotonic() - started
     return Summary(

@@ -7,9 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from pipeline.app import Worker, create_worker
 from pipeline.broker import broker_url
 from pipeline.langid import make_detector
+from pipeline.prometheus import attach_faust_sensor, worker_registry
 from pipeline.settings import Settings, redact_url
 from pipeline.sinks import Store, open_store
 from pipeline.stages.storage import StoreSink
@@ -29,7 +32,11 @@ class Session:
 
 @contextlib.asynccontextmanager
 async def session(
-    settings: Settings, *, with_worker: bool = True, with_store: bool = True
+    settings: Settings,
+    *,
+    with_worker: bool = True,
+    with_store: bool = True,
+    metrics: CollectorRegistry | None = None,
 ) -> AsyncIterator[Session]:
     """Broker (embedded unless HASHWATCH_BROKER is set), topics, store, and the Faust worker."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +54,9 @@ async def session(
             if with_worker:
                 detector = make_detector(settings.lang_backend)
                 worker = create_worker(settings, url, detector, store)
+                if metrics is not None:  # Faust's sensor must be attached before start
+                    attach_faust_sensor(worker.app, metrics)
+                    worker_registry(worker, metrics)
                 worker.app.in_worker = True
                 await worker.sender.start()
                 await worker.app.start()

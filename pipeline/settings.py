@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     metrics_grace_s: float = Field(
         default=120.0, ge=0, description="Late posts within this many seconds update their window."
     )
+    metrics_host: str = Field(default="127.0.0.1", description="Prometheus /metrics address.")
+    metrics_port: int | None = Field(
+        default=None, description="Serve Prometheus /metrics from the worker on this port."
+    )
     webhook_secret: SecretStr | None = Field(
         default=None, repr=False, description="Shared secret that signs alert webhooks (HMAC)."
     )

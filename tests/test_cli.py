@@ -27,7 +27,7 @@ COMMANDS = [
     ["alerts"],
     ["alerts", "webhook"],
     ["alerts", "tail"],
-    ["dashboard"],
+    ["dashboard"], ["export"], ["status"], ["collect", "x"],
 ]
 
 

@@ -62,6 +62,7 @@ def test_page_raw_is_the_tweet_with_its_own_expansions(x_data: Path) -> None:
     posts = _posts(x_data / "media_tweet.jsonl")
     raw = orjson.loads(bytes(posts[0].raw))
     assert raw["data"]["id"] == posts[0].id
+    assert raw["__twarc"]["url"].startswith("https://api.twitter.com/2/tweets")
     assert raw["includes"]["media"][0]["media_key"] == "7_1558552952549277696"
     video = posts[0].media[0]
     assert video.type == "video" and video.duration_ms == 71292 and len(video.variants) == 4

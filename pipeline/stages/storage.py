@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -116,8 +117,10 @@ async def write_until_done(
         return
     delay = 0.5
     while True:
+        began = time.perf_counter()
         try:
             await write(batch)
+            worker.sink_latency.observe(time.perf_counter() - began)
         except Exception as exc:
             worker.counters.sink_errors += 1
             worker.sink_healthy.clear()

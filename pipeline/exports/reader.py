@@ -1,0 +1,361 @@
+"""Reading posts and gaps back out of a store, page by page, the same on SQLite and PostgreSQL.
+
+Pages are keyed on (created_at, uid), never OFFSET, so an export of millions of posts holds
+one page in memory and stays consistent while the worker keeps writing. Values come back in
+one Python shape whatever the backend: aware datetimes, bools, ints, the raw payload as bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pipeline.hashtags import normalize_hashtag
+from pipeline.sinks import Store, StoreError, open_store
+
+PAGE_SIZE = 500  # posts per query; their media and hashtags are fetched per page too
+
+_POST_COLUMNS = (
+    "uid",
+    "platform",
+    "id",
+    "url",
+    "author_id",
+    "author_handle",
+    "author_name",
+    "created_at",
+    "text",
+    "lang",
+    "lang_confidence",
+    "lang_backend",
+    "platform_lang",
+    "repost_of",
+    "quote_of",
+    "reply_to",
+    "amplification",
+    "possibly_sensitive",
+    "cluster_id",
+    "cluster_size",
+    "media_count",
+    "has_video",
+    "video_duration_ms",
+    "media_reused",
+    "collector",
+    "retrieved_at",
+    "source",
+    "processed_at",
+    "raw",
+)
+_MEDIA_COLUMNS = (
+    "uid",
+    "media_key",
+    "type",
+    "url",
+    "preview_url",
+    "duration_ms",
+    "width",
+    "height",
+    "alt_text",
+    "variants",
+)
+
+
+# -- dialects ---------------------------------------------------------------------------------
+
+
+def is_postgres(store: Store) -> bool:
+    return store.url.split(":", 1)[0] in ("postgresql", "postgres")
+
+
+def placeholders(sql: str, store: Store) -> str:
+    """SQL written with ``?`` placeholders, rendered for the store: ``$1, $2…`` on PostgreSQL."""
+    if not is_postgres(store):
+        return sql
+    numbers = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+
+def time_param(value: datetime, store: Store) -> object:
+    """A time as the store compares it: ISO text in SQLite (stored that way), a datetime in PG."""
+    value = value.astimezone(UTC)
+    return value if is_postgres(store) else value.isoformat()
+
+
+def as_time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _json(value: object) -> Any:
+    """JSON columns: text in SQLite, jsonb (returned as text) in PostgreSQL."""
+    if value is None:
+        return None
+    return orjson.loads(value if isinstance(value, str | bytes) else orjson.dumps(value))
+
+
+async def open_existing(url: str) -> Store:
+    """Open a store to read it; a missing SQLite file is an error, not a new empty store."""
+    if url.startswith("sqlite:"):
+        path = Path(url.removeprefix("sqlite://"))
+        if not path.is_file():
+            raise StoreError(f"no store at {path}")
+    store = open_store(url)
+    await store.open()
+    return store
+
+
+# -- what is read -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRow:
+    key: str
+    type: str
+    url: str | None
+    preview_url: str | None
+    duration_ms: int | None
+    width: int | None
+    height: int | None
+    alt_text: str | None
+    variants: list[Any]
+
+
+@dataclass(slots=True)
+class StoredPost:
+    """One ``posts`` row with its ``media`` and ``hashtags`` rows, backend-neutral."""
+
+    uid: str
+    platform: str
+    id: str
+    url: str | None
+    author_id: str
+    author_handle: str | None
+    author_name: str | None
+    created_at: datetime
+    text: str
+    lang: str
+    lang_confidence: float
+    lang_backend: str
+    platform_lang: str | None
+    repost_of: str | None
+    quote_of: str | None
+    reply_to: str | None
+    amplification: int
+    possibly_sensitive: bool
+    cluster_id: str | None
+    cluster_size: int | None
+    media_count: int
+    has_video: bool
+    video_duration_ms: int
+    media_reused: int
+    collector: str
+    retrieved_at: datetime
+    source: str
+    processed_at: datetime
+    raw: bytes  # the payload as it arrived (PostgreSQL: raw_bytes when it had to be cleaned)
+    media: list[MediaRow] = field(default_factory=list)
+    hashtags: list[str] = field(default_factory=list)  # normalized
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    id: str
+    collector: str
+    start: datetime
+    end: datetime | None
+    reason: str
+    recovered: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostFilter:
+    """Which posts to export. ``until`` is exclusive; several langs or hashtags mean any of."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    langs: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+
+    def normalized_hashtags(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(k for k in map(normalize_hashtag, self.hashtags) if k))
+
+    def where(self, store: Store) -> tuple[list[str], list[object]]:
+        """SQL conditions (``?`` placeholders) and their parameters."""
+        conds: list[str] = []
+        args: list[object] = []
+        if self.since is not None:
+            conds.append("created_at >= ?")
+            args.append(time_param(self.since, store))
+        if self.until is not None:
+            conds.append("created_at < ?")
+            args.append(time_param(self.until, store))
+        if self.langs:
+            conds.append(f"lang IN ({', '.join('?' for _ in self.langs)})")
+            args.extend(self.langs)
+        tags = self.normalized_hashtags()
+        if tags:
+            marks = ", ".join("?" for _ in tags)
+            conds.append(f"uid IN (SELECT uid FROM hashtags WHERE normalized IN ({marks}))")
+            args.extend(tags)
+        return conds, args
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+async def count_posts(store: Store, where: PostFilter) -> int:
+    conds, args = where.where(store)
+    sql = "SELECT count(*) FROM posts" + (f" WHERE {' AND '.join(conds)}" if conds else "")
+    rows = await store.query(placeholders(sql, store), *args)
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+async def iter_pages(
+    store: Store, where: PostFilter, page_size: int = PAGE_SIZE, *, children: bool = True
+) -> AsyncIterator[list[StoredPost]]:
+    """Pages of posts in (created_at, uid) order, each with its media and hashtags unless
+    ``children`` is false (JSONL needs only the payloads)."""
+    columns = list(_POST_COLUMNS) + (["raw_bytes"] if is_postgres(store) else [])
+    base_conds, base_args = where.where(store)
+    after: tuple[object, object] | None = None
+    while True:
+        conds, args = list(base_conds), list(base_args)
+        if after is not None:
+            # Not "(created_at, uid) > (?, ?)" spelled with OR alone: this form lets both
+            # databases range-scan the created_at index (measured 70x faster on SQLite).
+            conds.append("created_at >= ? AND (created_at > ? OR uid > ?)")
+            args.extend([after[0], after[0], after[1]])
+        sql = (
+            f"SELECT {', '.join(columns)} FROM posts"
+            + (f" WHERE {' AND '.join(conds)}" if conds else "")
+            + f" ORDER BY created_at, uid LIMIT {int(page_size)}"
+        )
+        rows = await store.query(placeholders(sql, store), *args)
+        if not rows:
+            return
+        after = (rows[-1][7], rows[-1][0])  # created_at and uid exactly as the store has them
+        posts = [_post(row) for row in rows]
+        if children:
+            await _attach_children(store, posts)
+        yield posts
+        if len(rows) < page_size:
+            return
+
+
+async def read_gaps(store: Store, where: PostFilter) -> list[GapRow]:
+    """Collection gaps that overlap the export's time range (all of them without one)."""
+    conds: list[str] = []
+    args: list[object] = []
+    if where.until is not None:
+        conds.append("start < ?")
+        args.append(time_param(where.until, store))
+    if where.since is not None:
+        conds.append('("end" IS NULL OR "end" > ?)')
+        args.append(time_param(where.since, store))
+    sql = (
+        'SELECT id, collector, start, "end", reason, recovered FROM gaps'
+        + (f" WHERE {' AND '.join(conds)}" if conds else "")
+        + " ORDER BY start, id"
+    )
+    rows = await store.query(placeholders(sql, store), *args)
+    return [
+        GapRow(
+            id=str(r[0]),
+            collector=str(r[1]),
+            start=as_time(r[2]),  # type: ignore[arg-type]
+            end=as_time(r[3]),
+            reason=str(r[4]),
+            recovered=int(r[5]),  # type: ignore[call-overload]
+        )
+        for r in rows
+    ]
+
+
+async def _attach_children(store: Store, posts: Sequence[StoredPost]) -> None:
+    by_uid = {p.uid: p for p in posts}
+    marks = ", ".join("?" for _ in by_uid)
+    uids = list(by_uid)
+    media_sql = (
+        f"SELECT {', '.join(_MEDIA_COLUMNS)} FROM media WHERE uid IN ({marks}) "
+        "ORDER BY uid, media_key"
+    )
+    for r in await store.query(placeholders(media_sql, store), *uids):
+        by_uid[str(r[0])].media.append(
+            MediaRow(
+                key=str(r[1]),
+                type=str(r[2]),
+                url=_text(r[3]),
+                preview_url=_text(r[4]),
+                duration_ms=_int(r[5]),
+                width=_int(r[6]),
+                height=_int(r[7]),
+                alt_text=_text(r[8]),
+                variants=_json(r[9]) or [],
+            )
+        )
+    tags_sql = (
+        f"SELECT uid, normalized FROM hashtags WHERE uid IN ({marks}) ORDER BY uid, normalized"
+    )
+    for r in await store.query(placeholders(tags_sql, store), *uids):
+        by_uid[str(r[0])].hashtags.append(str(r[1]))
+
+
+def _post(r: tuple[object, ...]) -> StoredPost:
+    raw_bytes = r[29] if len(r) > 29 else None
+    raw = r[28]
+    if isinstance(raw_bytes, bytes | bytearray | memoryview):
+        payload = bytes(raw_bytes)
+    elif isinstance(raw, bytes):
+        payload = raw
+    else:
+        payload = str(raw).encode("utf-8", "replace")
+    return StoredPost(
+        uid=str(r[0]),
+        platform=str(r[1]),
+        id=str(r[2]),
+        url=_text(r[3]),
+        author_id=str(r[4]),
+        author_handle=_text(r[5]),
+        author_name=_text(r[6]),
+        created_at=as_time(r[7]),  # type: ignore[arg-type]
+        text=str(r[8]),
+        lang=str(r[9]),
+        lang_confidence=float(r[10]),  # type: ignore[arg-type]
+        lang_backend=str(r[11]),
+        platform_lang=_text(r[12]),
+        repost_of=_text(r[13]),
+        quote_of=_text(r[14]),
+        reply_to=_text(r[15]),
+        amplification=int(r[16]),  # type: ignore[call-overload]
+        possibly_sensitive=bool(r[17]),
+        cluster_id=_text(r[18]),
+        cluster_size=_int(r[19]),
+        media_count=int(r[20]),  # type: ignore[call-overload]
+        has_video=bool(r[21]),
+        video_duration_ms=int(r[22]),  # type: ignore[call-overload]
+        media_reused=int(r[23]),  # type: ignore[call-overload]
+        collector=str(r[24]),
+        retrieved_at=as_time(r[25]),  # type: ignore[arg-type]
+        source=str(r[26]),
+        processed_at=as_time(r[27]),  # type: ignore[arg-type]
+        raw=payload,
+    )
