@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from agents.publisher import Publisher
 from pipeline import __version__
+from pipeline.progress import Progress
 from schemas.deadletter import DeadLetter
 from schemas.post import Post, Provenance
 
@@ -49,6 +50,8 @@ class Collector(abc.ABC):
         self.stats = CollectorStats()
         self.running = False
         self._progress_every = progress_every
+        # A bar (terminal) or periodic lines; without one, a stats line every few seconds.
+        self.progress: Progress | None = None
 
     @abc.abstractmethod
     async def collect(self) -> None:
@@ -56,13 +59,16 @@ class Collector(abc.ABC):
 
     async def run(self) -> CollectorStats:
         self.running = True
-        reporter = asyncio.create_task(self._report_progress())
+        reporter = None if self.progress else asyncio.create_task(self._report_progress())
         try:
             await self.collect()
         finally:
             self.running = False
-            reporter.cancel()
+            if reporter is not None:
+                reporter.cancel()
             await self.publisher.flush()
+            if self.progress is not None:
+                self.progress.close()
             log.info(self.stats.line(self.name))
         return self.stats
 
@@ -78,6 +84,8 @@ class Collector(abc.ABC):
     async def emit(self, post: Post) -> None:
         await self.publisher.post(post)
         self.stats.posts += 1
+        if self.progress is not None:
+            self.progress.advance()
 
     async def reject(
         self, reason: str, detail: str, source: str, original: bytes, key: str | None = None

@@ -92,6 +92,15 @@ class EmbeddedBroker:
         """Ready means it answers a metadata request, not just that the port is open."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None
+        while time.monotonic() < deadline:  # the port first: aiokafka logs refusals as errors
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError as exc:
+                last = exc
+                if self._proc is not None and self._proc.poll() is not None:
+                    raise BrokerError(f"embedded broker exited with code {self._proc.returncode}")
+                await asyncio.sleep(0.02)
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise BrokerError(f"embedded broker exited with code {self._proc.returncode}")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from pipeline.progress import Progress
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from agents.base import Collector
@@ -62,6 +66,7 @@ def run_collector(
             if store is not None:
                 await store.open()
             collector = make(publisher, store)
+            collector.progress = Progress(None, collector.name, unit="posts", log=log)
             try:
                 stats = await collector.run()
             except asyncio.CancelledError:

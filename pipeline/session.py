@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -59,10 +60,11 @@ async def session(
                     worker_registry(worker, metrics)
                 worker.app.in_worker = True
                 await worker.sender.start()
-                await worker.app.start()
-                if store is not None:
-                    sink = StoreSink(worker, bootstrap)
-                    await sink.start()
+                sink = StoreSink(worker, bootstrap) if store is not None else None
+                # Both join a consumer group, which takes seconds on Tansu: join at once.
+                await asyncio.gather(
+                    worker.app.start(), *([sink.start()] if sink is not None else [])
+                )
             yield Session(settings, bootstrap, topics, worker, store)
         finally:
             if sink is not None:

@@ -27,7 +27,10 @@ COMMANDS = [
     ["alerts"],
     ["alerts", "webhook"],
     ["alerts", "tail"],
-    ["dashboard"], ["export"], ["status"], ["collect", "x"],
+    ["dashboard"],
+    ["export"],
+    ["status"],
+    ["collect", "x"],
 ]
 
 
