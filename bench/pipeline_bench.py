@@ -31,15 +31,17 @@ async def measure(posts: int, backend: str, batch: int) -> None:
     try:
         await broker.wait_ready()
         with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(broker=broker.url, data_dir=Path(tmp), lang_backend=backend,
-                                batch_size=batch)
+            settings = Settings(
+                broker=broker.url, data_dir=Path(tmp), lang_backend=backend, batch_size=batch
+            )
             topics = Topics(settings.topic_prefix)
             await create_topics(broker.bootstrap, topics, settings.partitions)
             publisher = KafkaPublisher(broker.bootstrap, topics)
             await publisher.start()
             t0 = time.perf_counter()
-            stats = await SynthCollector(publisher, SynthConfig(seed=11), count=posts,
-                                         live=False).run()
+            stats = await SynthCollector(
+                publisher, SynthConfig(seed=11), count=posts, live=False
+            ).run()
             await publisher.stop()
             produce_s = time.perf_counter() - t0
             async with session(settings) as s:
@@ -52,11 +54,15 @@ async def measure(posts: int, backend: str, batch: int) -> None:
                 run_s = time.perf_counter() - t1
                 print(f"backend {backend}, batch {batch}, partitions {settings.partitions}")
                 print(f"  collector (synth -> raw topic): {stats.posts / produce_s:10,.0f} posts/s")
-                print(f"  pipeline (raw -> enriched -> store + metrics): "
-                      f"{stats.posts / run_s:10,.0f} posts/s  ({1e6 * run_s / stats.posts:,.0f} "
-                      f"µs/post; {stats.posts:,} posts in {run_s:.1f}s)")
-                print(f"  unique {c.unique:,}, duplicates {c.duplicates:,}, stored {c.stored:,}, "
-                      f"windows {c.partials_consumed:,} partials")
+                print(
+                    f"  pipeline (raw -> enriched -> store + metrics): "
+                    f"{stats.posts / run_s:10,.0f} posts/s  ({1e6 * run_s / stats.posts:,.0f} "
+                    f"µs/post; {stats.posts:,} posts in {run_s:.1f}s)"
+                )
+                print(
+                    f"  unique {c.unique:,}, duplicates {c.duplicates:,}, stored {c.stored:,}, "
+                    f"windows {c.partials_consumed:,} partials"
+                )
     finally:
         broker.stop()
 

@@ -99,7 +99,9 @@ class EmbeddedBroker:
             except OSError as exc:
                 last = exc
                 if self._proc is not None and self._proc.poll() is not None:
-                    raise BrokerError(f"embedded broker exited with code {self._proc.returncode}")
+                    raise BrokerError(
+                        f"embedded broker exited with code {self._proc.returncode}"
+                    ) from exc
                 await asyncio.sleep(0.02)
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
