@@ -16,55 +16,16 @@ import asyncpg
 import msgspec
 import pytest
 
-from pipeline.media_tags import summarize
 from pipeline.sinks import open_store
 from pipeline.sinks.postgres import PostgresStore, _clean_raw, _split_url
 from pipeline.sinks.sqlite import migrations
 from schemas.alert import Alert
-from schemas.enriched import EnrichedPost, Language
+from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
-from schemas.post import Author, Hashtag, Media, MediaVariant, Post, Provenance
+from schemas.post import Hashtag, Media, MediaVariant
+from tests.records import NOW
+from tests.records import enriched_post as ep
 from tests.tcp_proxy import TcpProxy
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-PROV = Provenance(collector="t", version="0", retrieved_at=NOW, source="t")
-
-
-def ep(
-    pid: str, repost_of: str | None = None, amp: int = 0, text: str = "نص", raw: bytes | None = None
-) -> EnrichedPost:
-    media = [
-        Media(key=f"3_{pid}", type="photo", alt_text="صورة"),
-        Media(
-            key=f"7_{pid}",
-            type="video",
-            duration_ms=5000,
-            variants=[MediaVariant(url=f"https://v.example/{pid}.mp4", bit_rate=832000)],
-        ),
-    ]
-    post = Post(
-        uid=f"x:{pid}",
-        platform="x",
-        id=pid,
-        author=Author(id="1"),
-        created_at=NOW,
-        text=text,
-        media=media,
-        provenance=PROV,
-        raw=msgspec.Raw(raw if raw is not None else b'{"id": "%s"}' % pid.encode()),
-        hashtags=[
-            Hashtag(tag="أين_المعتقلين", normalized="اين_المعتقلين"),
-            Hashtag(tag="اين_المعتقلين", normalized="اين_المعتقلين"),
-        ],
-    )
-    return EnrichedPost(
-        post=post,
-        language=Language(code="ar", confidence=0.9, backend="t"),
-        media=summarize(media),
-        repost_of=repost_of,
-        amplification=amp,
-        processed_at=NOW,
-    )
 
 
 @pytest.fixture

@@ -2,45 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
-
-from pipeline.media_tags import summarize
 from pipeline.sinks import open_store
-from schemas.enriched import EnrichedPost, Language
-from schemas.post import Author, Hashtag, Media, Post, Provenance
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-PROV = Provenance(collector="t", version="0", retrieved_at=NOW, source="t")
-
-
-def ep(pid: str, repost_of: str | None = None, amp: int = 0) -> EnrichedPost:
-    media = [Media(key=f"3_{pid}", type="photo"), Media(key=f"7_{pid}", type="video")]
-    post = Post(
-        uid=f"x:{pid}",
-        platform="x",
-        id=pid,
-        author=Author(id="1"),
-        created_at=NOW,
-        text="نص",
-        media=media,
-        provenance=PROV,
-        raw=msgspec.Raw(b'{"id": "%s"}' % pid.encode()),
-        hashtags=[
-            Hashtag(tag="أين_المعتقلين", normalized="اين_المعتقلين"),
-            Hashtag(tag="اين_المعتقلين", normalized="اين_المعتقلين"),
-        ],
-    )
-    return EnrichedPost(
-        post=post,
-        language=Language(code="ar", confidence=0.9, backend="t"),
-        media=summarize(media),
-        repost_of=repost_of,
-        amplification=amp,
-        processed_at=NOW,
-    )
+from tests.records import enriched_post as ep
 
 
 async def test_redelivered_records_never_make_two_rows(tmp_path: Path) -> None:

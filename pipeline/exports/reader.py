@@ -19,52 +19,13 @@ import orjson
 
 from pipeline.hashtags import normalize_hashtag
 from pipeline.sinks import Store, StoreError, open_store
+from pipeline.sinks.rows import MEDIA_COLUMNS, POST_COLUMNS
 
 PAGE_SIZE = 500  # posts per query; their media and hashtags are fetched per page too
 
-_POST_COLUMNS = (
-    "uid",
-    "platform",
-    "id",
-    "url",
-    "author_id",
-    "author_handle",
-    "author_name",
-    "created_at",
-    "text",
-    "lang",
-    "lang_confidence",
-    "lang_backend",
-    "platform_lang",
-    "repost_of",
-    "quote_of",
-    "reply_to",
-    "amplification",
-    "possibly_sensitive",
-    "cluster_id",
-    "cluster_size",
-    "media_count",
-    "has_video",
-    "video_duration_ms",
-    "media_reused",
-    "collector",
-    "retrieved_at",
-    "source",
-    "processed_at",
-    "raw",
-)
-_MEDIA_COLUMNS = (
-    "uid",
-    "media_key",
-    "type",
-    "url",
-    "preview_url",
-    "duration_ms",
-    "width",
-    "height",
-    "alt_text",
-    "variants",
-)
+# The store's own column lists: what is written is what is read.
+_POST_COLUMNS = POST_COLUMNS
+_MEDIA_COLUMNS = MEDIA_COLUMNS
 
 
 # -- dialects ---------------------------------------------------------------------------------
