@@ -6,7 +6,8 @@ Free of Faust like the enricher: its state is two mappings (Faust tables in the 
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from pipeline.alert_rules import AlertConfig, History, evaluate
@@ -28,13 +29,19 @@ class Aggregator:
         config: AlertConfig,
         windows: MutableMapping[str, Partial],
         meta: MutableMapping[str, Any],
+        *,
+        idle_s: float = 120.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``idle_s``: a worker silent for this long (wall clock) no longer holds windows open."""
         self.topics = topics
         self.size = size
         self.grace = grace
         self.config = config
         self.windows = windows
         self.meta = meta
+        self.idle_s = idle_s
+        self.clock = clock
         self.late_dropped = 0
         self.metrics_sent = 0
         self.alerts_sent = 0
@@ -45,15 +52,23 @@ class Aggregator:
 
     def add(self, parts: list[Partial]) -> list[OutRecord]:
         closed_until = self.meta.get("closed_until")
-        watermark = self.watermark
+        sources: dict[str, list[float]] = dict(self.meta.get("sources") or {})
+        now = self.clock()
         for p in parts:
+            # Each enrich worker reports its own low watermark; the windows may only close
+            # as far as the slowest active worker has got.
+            source = str(p.get("source", ""))
+            mark = float(p.get("watermark") or p["max_ts"])
+            sources[source] = [max(mark, sources.get(source, [mark])[0]), now]
             if closed_until is not None and p["start"] <= closed_until:
                 self.late_dropped += p["posts"]  # its window closed after the grace period
                 log.info("dropped %d posts for closed window %s", p["posts"], p["start"])
                 continue
             key = repr(p["start"])
             self.windows[key] = merge(self.windows.get(key) or empty(p["start"]), p)
-            watermark = max(watermark, float(p.get("watermark") or p["max_ts"]))
+        active = [m for m, seen in sources.values() if now - seen <= self.idle_s]
+        watermark = max(self.watermark, min(active) if active else 0.0)
+        self.meta["sources"] = {k: v for k, v in sources.items() if now - v[1] <= self.idle_s}
         self.meta["watermark"] = watermark
         return self._close(lambda start: start + self.size + self.grace <= watermark)
 

@@ -67,6 +67,7 @@ def partials(
     watch: Iterable[str] = (),
     cluster_alert: int = 0,
     watermark: float | None = None,
+    source: str = "",
 ) -> list[Partial]:
     """One partial per window touched by this batch.
 
@@ -113,6 +114,7 @@ def partials(
     for w in out.values():
         w["authors"] = sorted(set(w["authors"]))
         w["watermark"] = w["max_ts"] if watermark is None else watermark
+        w["source"] = source
     return list(out.values())
 
 

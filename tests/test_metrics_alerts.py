@@ -170,3 +170,26 @@ def test_low_watermark_waits_for_slow_partitions_and_reposts_in_flight() -> None
     now[0] = 11  # raw/1 and raw/0 idle: they no longer hold windows open
     marks.observe("raw/0", 600)
     assert marks.low() == 600
+
+
+def test_windows_close_only_as_far_as_the_slowest_active_worker() -> None:
+    now = [1000.0]
+    tables: dict[str, dict[str, Any]] = {}
+    agg = Aggregator(
+        T,
+        60.0,
+        0.0,
+        AlertConfig(),
+        tables.setdefault("w", {}),
+        tables.setdefault("m", {}),
+        idle_s=30,
+        clock=lambda: now[0],
+    )
+    t0 = T0.timestamp()
+    fast = partials([ep(10), ep(200)], 60.0, watermark=t0 + 200, source="worker-a")
+    slow = partials([ep(20)], 60.0, watermark=t0 + 30, source="worker-b")
+    assert [o for o in agg.add(fast + slow) if o.topic == T.metrics] == []  # b is at 30 s
+    now[0] += 31  # worker b went quiet: it no longer holds the windows open
+    out = agg.add(partials([ep(210)], 60.0, watermark=t0 + 210, source="worker-a"))
+    [first] = [decode(o.value, MetricsWindow) for o in out if o.topic == T.metrics]
+    assert first.posts == 2 and agg.late_dropped == 0

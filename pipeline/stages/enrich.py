@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 
 import faust
 import orjson
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 
 def install(worker: Worker, detector: Detector, watch: tuple[str, ...], cluster_alert: int) -> None:
     app, topics, settings = worker.app, worker.topics, worker.settings
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"  # whose watermark a partial carries
     clusters = ClusterTracker(worker.table("clusters"), settings.cluster_window_s)
     media_reuse = MediaReuse(worker.table("media-seen"), settings.cluster_window_s)
     enricher = Enricher(
@@ -39,6 +42,7 @@ def install(worker: Worker, detector: Detector, watch: tuple[str, ...], cluster_
                 watch,
                 cluster_alert,
                 enricher.watermarks.low(),
+                worker_id,
             )
             worker.counters.partials_sent += len(parts)
             out += [OutRecord(topics.metrics_partials, PARTIAL_KEY, orjson.dumps(p)) for p in parts]
