@@ -11,8 +11,8 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from pipeline.alert_rules import AlertConfig, History, evaluate
-from pipeline.enrich import OutRecord
 from pipeline.metrics import Partial, empty, merge, record
+from pipeline.records import OutRecord
 from pipeline.topics import Topics
 from schemas.codec import encode
 

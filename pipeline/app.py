@@ -17,10 +17,10 @@ from faust.serializers import codecs
 from faust.types import EventT
 
 from pipeline.counters import StageCounters
-from pipeline.enrich import OutRecord
 from pipeline.langid import Detector
 from pipeline.producer import BatchSender
 from pipeline.prometheus import LatencyHistogram
+from pipeline.records import OutRecord
 from pipeline.settings import Settings
 from pipeline.sinks import Store
 from pipeline.topics import Topics

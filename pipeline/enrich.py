@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from pipeline.hashtags import normalize_hashtag
 from pipeline.langid import Detector
 from pipeline.media_tags import summarize
 from pipeline.metrics import Watermarks
+from pipeline.records import InRecord, OutRecord
 from pipeline.topics import Topics
 from schemas.codec import decode, encode
 from schemas.deadletter import DeadLetter
@@ -33,24 +33,8 @@ from schemas.post import Hashtag, Post
 
 log = logging.getLogger(__name__)
 
-State = dict[
-    str, Any
-]  # {"seen": bool, "lang": str, "conf": float, "by": str, "media": {...}, "amp": int}
-
-
-@dataclass(frozen=True, slots=True)
-class InRecord:
-    topic: str
-    key: bytes | None
-    value: bytes
-    source: str  # topic/partition@offset, for dead letters
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    topic: str
-    key: bytes | None
-    value: bytes | None  # None: a tombstone
+# {"seen": bool, "lang": str, "conf": float, "by": str, "media": {...}, "amp": int}
+State = dict[str, Any]
 
 
 class Invalid(ValueError):

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from pipeline.enrich import OutRecord
+from pipeline.records import OutRecord
 
 
 class BatchSender:

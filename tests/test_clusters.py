@@ -10,7 +10,8 @@ import msgspec
 
 from agents.synth_text import copy_variant, original_text
 from pipeline.clusters import ClusterTracker, MediaReuse
-from pipeline.enrich import Enricher, InRecord
+from pipeline.enrich import Enricher
+from pipeline.records import InRecord
 from pipeline.testing import ScriptedDetector
 from pipeline.topics import Topics
 from schemas.codec import decode, encode

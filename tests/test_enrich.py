@@ -7,7 +7,8 @@ from typing import Any
 
 import msgspec
 
-from pipeline.enrich import Enricher, InRecord, OutRecord
+from pipeline.enrich import Enricher
+from pipeline.records import InRecord, OutRecord
 from pipeline.testing import ScriptedDetector
 from pipeline.topics import Topics
 from schemas.codec import decode, encode

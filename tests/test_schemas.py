@@ -14,7 +14,8 @@ import pytest
 
 from agents.replay import ReplayCollector
 from agents.testing import ListPublisher
-from pipeline.enrich import Enricher, InRecord
+from pipeline.enrich import Enricher
+from pipeline.records import InRecord
 from pipeline.testing import ScriptedDetector
 from pipeline.topics import Topics
 from schemas.alert import Alert

@@ -11,9 +11,10 @@ import orjson
 
 from pipeline.app import Worker, batches, source
 from pipeline.clusters import ClusterTracker, MediaReuse
-from pipeline.enrich import Enricher, InRecord, OutRecord
+from pipeline.enrich import Enricher
 from pipeline.langid import Detector
 from pipeline.metrics import PARTIAL_KEY, partials
+from pipeline.records import InRecord, OutRecord
 
 log = logging.getLogger(__name__)
 

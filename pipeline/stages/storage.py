@@ -19,7 +19,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from pipeline.app import Worker
-from pipeline.enrich import OutRecord
+from pipeline.records import OutRecord
 from schemas.alert import Alert
 from schemas.codec import decode, encode
 from schemas.deadletter import DeadLetter
