@@ -45,7 +45,6 @@ async def measure(posts: int, backend: str, batch: int) -> None:
             await publisher.stop()
             produce_s = time.perf_counter() - t0
             async with session(settings) as s:
-                assert s.worker is not None
                 c = s.worker.counters
                 while c.raw_consumed == 0:
                     await asyncio.sleep(0.005)

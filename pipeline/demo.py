@@ -31,7 +31,6 @@ def status_line(c: StageCounters, elapsed: float, phase: str) -> str:
 
 async def run_demo(settings: Settings, rate: float, duration: float | None, seed: int) -> None:
     async with session(settings) as s:
-        assert s.worker is not None and s.store is not None
         print(f"hashwatch demo: broker {s.bootstrap}, store {redact_url(s.store.url)}", flush=True)
         print("synthetic campaign: Arabic, English, Turkish and more; Ctrl-C to stop", flush=True)
         try:

@@ -91,7 +91,6 @@ async def run_archive(
 ) -> Summary:
     started = time.monotonic()
     async with session(settings) as s:
-        assert s.worker is not None
         c = s.worker.counters
 
         async def follow() -> None:  # posts through the enrich stage, bar or periodic lines
@@ -115,7 +114,7 @@ async def run_archive(
             if progress is not None:
                 progress.update(c.raw_consumed)
                 progress.close()
-        store_url = redact_url(s.store.url) if s.store else ""
+        store_url = redact_url(s.store.url)
     seconds = time.monotonic() - started
     return Summary(
         files=len(paths),

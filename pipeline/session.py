@@ -27,50 +27,37 @@ class Session:
     settings: Settings
     bootstrap: str
     topics: Topics
-    worker: Worker | None
-    store: Store | None
+    worker: Worker
+    store: Store
 
 
 @contextlib.asynccontextmanager
 async def session(
-    settings: Settings,
-    *,
-    with_worker: bool = True,
-    with_store: bool = True,
-    metrics: CollectorRegistry | None = None,
+    settings: Settings, *, metrics: CollectorRegistry | None = None
 ) -> AsyncIterator[Session]:
-    """Broker (embedded unless HASHWATCH_BROKER is set), topics, store, and the Faust worker."""
+    """Broker (embedded unless HASHWATCH_BROKER is set), topics, store, the Faust worker and
+    the storage sink; ``metrics`` receives Faust's sensor and hashwatch's counters."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with broker_url(settings.broker, log_path=settings.data_dir / "broker.log") as url:
         bootstrap = url.removeprefix("kafka://")
         topics = Topics(settings.topic_prefix)
         await create_topics(bootstrap, topics, settings.partitions)
-        store = open_store(settings.store_url()) if with_store else None
-        if store is not None:
-            await store.open()
-            log.info("store: %s", redact_url(store.url))
-        worker = None
-        sink = None
+        store = open_store(settings.store_url())
+        await store.open()
+        log.info("store: %s", redact_url(store.url))
+        worker = create_worker(settings, url, make_detector(settings.lang_backend), store)
+        if metrics is not None:  # Faust's sensor must be attached before start
+            attach_faust_sensor(worker.app, metrics)
+            worker_registry(worker, metrics)
+        worker.app.in_worker = True
+        sink = StoreSink(worker, bootstrap)
         try:
-            if with_worker:
-                detector = make_detector(settings.lang_backend)
-                worker = create_worker(settings, url, detector, store)
-                if metrics is not None:  # Faust's sensor must be attached before start
-                    attach_faust_sensor(worker.app, metrics)
-                    worker_registry(worker, metrics)
-                worker.app.in_worker = True
-                await worker.sender.start()
-                sink = StoreSink(worker, bootstrap) if store is not None else None
-                # Both join a consumer group, which takes seconds on Tansu: join at once.
-                await asyncio.gather(
-                    worker.app.start(), *([sink.start()] if sink is not None else [])
-                )
+            await worker.sender.start()
+            # Both join a consumer group, which takes seconds on Tansu: join at once.
+            await asyncio.gather(worker.app.start(), sink.start())
             yield Session(settings, bootstrap, topics, worker, store)
         finally:
-            if sink is not None:
-                await sink.stop()
-            if worker is not None:
-                await worker.app.stop()
-                await worker.sender.stop()
-            if store is not None:
-                await store.close()
+            await sink.stop()
+            await worker.app.stop()
+            await worker.sender.stop()
+            await store.close()

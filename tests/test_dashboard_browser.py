@@ -125,7 +125,6 @@ async def test_dashboard_page_in_chromium(
         batch_seconds=0.05,
     )
     async with session(settings) as s:
-        assert s.worker is not None and s.store is not None
         dash = await serve_dashboard(
             settings, s.bootstrap, s.store.url, "127.0.0.1", 0, gaps_interval=0.5
         )

@@ -116,7 +116,6 @@ async def test_a_restarted_worker_remembers_what_it_has_seen(
     assert first.unique == 100
 
     async with session(settings) as s:  # same group, same tables: recovery from the changelog
-        assert s.worker is not None
         publisher = KafkaPublisher(s.bootstrap, s.topics)
         await publisher.start()
         stats = await ReplayCollector(publisher, archive).run()

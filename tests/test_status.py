@@ -219,7 +219,6 @@ async def test_a_running_pipeline_is_scraped_with_its_counters(
     settings: Settings, x_data: Path
 ) -> None:
     async with session(settings) as s:
-        assert s.worker is not None
         c = s.worker.counters
         server = await serve_metrics(worker_registry(s.worker), port=0)
         try:
