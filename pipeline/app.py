@@ -83,7 +83,7 @@ class Worker:
     settings: Settings
     topics: Topics
     counters: StageCounters
-    store: Store | None
+    store: Store
     sender: BatchSender
     sink_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     sink_healthy: asyncio.Event = field(default_factory=asyncio.Event)
@@ -141,7 +141,7 @@ def create_worker(
     settings: Settings,
     broker_url: str,
     detector: Detector,
-    store: Store | None,
+    store: Store,
     *,
     counters: StageCounters | None = None,
 ) -> Worker:

@@ -26,7 +26,7 @@ from pipeline.media_tags import summarize
 from pipeline.metrics import Watermarks
 from pipeline.records import InRecord, OutRecord
 from pipeline.topics import Topics
-from schemas.codec import decode, encode
+from schemas.codec import DecodeError, ValidationError, decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost, Language, MediaSummary
 from schemas.post import Hashtag, Post
@@ -47,9 +47,9 @@ def validate(record: InRecord) -> Post:
     """Decode against Post v1 and normalize what downstream relies on."""
     try:
         post = decode(record.value, Post)
-    except msgspec.ValidationError as exc:
+    except ValidationError as exc:
         raise Invalid("schema", str(exc)) from exc
-    except msgspec.DecodeError as exc:
+    except DecodeError as exc:
         raise Invalid("invalid-json", str(exc)) from exc
     if record.key is not None and record.key.decode("utf-8", "replace") != post.uid:
         raise Invalid("key-mismatch", f"key {record.key!r} is not the post uid {post.uid!r}")

@@ -46,13 +46,13 @@ class StalledError(RuntimeError):
     pass
 
 
-def drained(c: StageCounters, published: int, with_store: bool = True) -> bool:
+def drained(c: StageCounters, published: int) -> bool:
     """Every published post consumed, every forwarded repost consumed, every result stored
     and summed into its window."""
     return (
         c.raw_consumed >= published
         and c.reposts_consumed >= c.reposts_forwarded
-        and (c.stored >= c.enriched_sent or not with_store)
+        and c.stored >= c.enriched_sent
         and c.partials_consumed >= c.partials_sent
     )
 
@@ -74,12 +74,10 @@ async def wait_drained(
     """Wait until everything published went all the way through; ``final`` closes open
     windows too (end of an archive) and waits for their alerts to be stored."""
     c = worker.counters
-    with_store = worker.store is not None
-    await wait_until(lambda: drained(c, published, with_store), c, stall_timeout)
+    await wait_until(lambda: drained(c, published), c, stall_timeout)
     if final:
         await worker.flush()
-        if worker.store is not None:
-            await wait_until(lambda: c.alerts_stored >= c.alerts_sent, c, stall_timeout)
+        await wait_until(lambda: c.alerts_stored >= c.alerts_sent, c, stall_timeout)
 
 
 async def run_archive(

@@ -31,6 +31,7 @@ RECORD_TYPES: dict[str, type] = {
     "gap.v1": Gap,
 }
 
+# The errors decoding raises; ValidationError (a record of the wrong shape) is a DecodeError.
 ValidationError = msgspec.ValidationError
 DecodeError = msgspec.DecodeError
 

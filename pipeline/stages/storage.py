@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from pipeline.app import Worker
 from pipeline.records import OutRecord
 from schemas.alert import Alert
-from schemas.codec import decode, encode
+from schemas.codec import DecodeError, decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
 
@@ -59,7 +58,6 @@ class StoreSink:
 
     async def _run(self) -> None:
         topics, store, counters = self.worker.topics, self.worker.store, self.worker.counters
-        assert store is not None
         timeout_ms = int(self.worker.settings.batch_seconds * 1000)
         while True:
             batch = await self.consumer.getmany(timeout_ms=timeout_ms)
@@ -90,7 +88,7 @@ def decode_all(
         value = rec.value or b""
         try:
             good.append(decode(value, record_type))
-        except msgspec.DecodeError as exc:
+        except DecodeError as exc:
             where = f"{rec.topic}/{rec.partition}@{rec.offset}"
             log.warning("dead-lettered a bad record at %s: %s", where, exc)
             letter = DeadLetter(
