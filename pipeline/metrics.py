@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.hashtags import cooccurring_pairs
 from schemas.enriched import EnrichedPost
 from schemas.metrics import Count, MetricsWindow
 
@@ -97,6 +98,8 @@ def partials(
             _inc(w["by_media_type"], m.type)
         for h in {h.normalized for h in p.hashtags}:
             _inc(w["hashtags"], h)
+        for a, b in cooccurring_pairs([h.tag for h in p.hashtags]):
+            _inc(w["hashtag_pairs"], f"{a} + {b}")
         if e.cluster is not None:
             cid, size_ = e.cluster.id, e.cluster.size
             w["clusters"][cid] = max(w["clusters"].get(cid, 0), size_)
@@ -129,6 +132,7 @@ def empty(start: float) -> Partial:
         "by_language": {},
         "by_media_type": {},
         "hashtags": {},
+        "hashtag_pairs": {},
         "clusters": {},
         "cluster_crossed": [],
         "cluster_first": {},
@@ -146,7 +150,7 @@ def merge(into: Partial, p: Partial) -> Partial:
     m["max_ts"] = max(into["max_ts"], p["max_ts"])
     m["watermark"] = max(into.get("watermark", 0.0), p.get("watermark", 0.0))
     m["authors"] = sorted(set(into["authors"]) | set(p["authors"]))
-    for k in ("by_language", "by_media_type", "hashtags", "watch"):
+    for k in ("by_language", "by_media_type", "hashtags", "hashtag_pairs", "watch"):
         m[k] = dict(Counter(into[k]) + Counter(p[k]))
     for k in ("clusters", "amplified"):
         m[k] = {**into[k], **{i: max(n, into[k].get(i, 0)) for i, n in p[k].items()}}
@@ -171,6 +175,7 @@ def record(w: Partial, size: float, final: bool) -> MetricsWindow:
         by_language=dict(sorted(w["by_language"].items(), key=lambda kv: -kv[1])),
         by_media_type=w["by_media_type"],
         top_hashtags=top(w["hashtags"]),
+        top_hashtag_pairs=top(w["hashtag_pairs"]),
         top_clusters=top({k: v for k, v in w["clusters"].items() if v > 1}),
         top_amplified=top(w["amplified"]),
         final=final,

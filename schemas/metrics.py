@@ -22,6 +22,7 @@ class MetricsWindow(msgspec.Struct, frozen=True, kw_only=True, tag="metrics/1", 
     by_language: dict[str, int] = {}
     by_media_type: dict[str, int] = {}
     top_hashtags: list[Count] = []
+    top_hashtag_pairs: list[Count] = []  # hashtags used together in one post: "a + b"
     top_clusters: list[Count] = []
     top_amplified: list[Count] = []
     final: bool = False  # true once the grace period has passed and the window is closed

@@ -9,6 +9,7 @@ import msgspec
 
 from pipeline.aggregate import Aggregator
 from pipeline.alert_rules import AlertConfig
+from pipeline.hashtags import normalize_hashtag
 from pipeline.metrics import Watermarks, partials
 from pipeline.topics import Topics
 from schemas.alert import Alert
@@ -100,6 +101,7 @@ def test_one_record_per_window_with_correct_counts() -> None:
     assert windows[0].by_language == {"ar": 2, "en": 1}
     assert windows[0].by_media_type == {"video": 1}
     assert windows[0].top_hashtags[0].key == "tag" and windows[0].top_hashtags[0].count == 3
+    assert windows[0].top_hashtag_pairs == []  # one tag per post: nothing co-occurs
     assert windows[0].top_amplified[0].key == "x:0" and all(w.final for w in windows)
 
 
@@ -193,3 +195,19 @@ def test_windows_close_only_as_far_as_the_slowest_active_worker() -> None:
     out = agg.add(partials([ep(210)], 60.0, watermark=t0 + 210, source="worker-a"))
     [first] = [decode(o.value, MetricsWindow) for o in out if o.topic == T.metrics]
     assert first.posts == 2 and agg.late_dropped == 0
+
+
+def test_hashtags_used_together_are_counted_per_window() -> None:
+    base = ep(5)
+    tags = [
+        Hashtag(tag="أين_المعتقلين", normalized="اين_المعتقلين"),
+        Hashtag(tag="اين_المعتقلين", normalized="اين_المعتقلين"),
+        Hashtag(tag="Saydnaya", normalized="saydnaya"),
+    ]
+    post = msgspec.structs.replace(base, post=msgspec.structs.replace(base.post, hashtags=tags))
+    windows, _ = feed(aggregator(), [post, post])
+    [pair] = windows[0].top_hashtag_pairs
+    expected = " + ".join(
+        sorted({normalize_hashtag("أين_المعتقلين"), normalize_hashtag("Saydnaya")})
+    )
+    assert pair.key == expected and pair.count == 2  # the two spellings are one tag
