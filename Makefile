@@ -18,9 +18,10 @@ demo: $(STAMP)  ## a synthetic campaign through the whole pipeline, live counts 
 test: $(STAMP)  ## the test suite, against the real embedded broker and PostgreSQL
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, mypy, and the import contracts (no cycles, layers as in README)
 	$(BIN)/ruff check pipeline agents schemas tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)  ## prints the measured figures: language ID, near duplicates, store, pipeline
 	$(BIN)/python bench/langid_bench.py

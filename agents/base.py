@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from agents.publisher import Publisher
 from pipeline import __version__
-from pipeline.progress import Progress
+from pipeline.core.progress import Progress
 from schemas.deadletter import DeadLetter
 from schemas.post import Post, Provenance
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
-
-from pipeline.topics import Topics
+from pipeline.core import kafka
+from pipeline.core.topics import Topics
 from schemas.codec import encode
 from schemas.deadletter import DeadLetter
 from schemas.post import Post
@@ -29,12 +28,11 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap: str, topics: Topics, *, linger_ms: int = 20) -> None:
         self.topics = topics
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+        self._producer = kafka.producer(
+            bootstrap,
             client_id="hashwatch-collector",
             linger_ms=linger_ms,
             max_batch_size=256 * 1024,
-            acks="all",
         )
         self._pending: list[object] = []
 

@@ -13,7 +13,7 @@ import orjson
 
 from agents.base import Collector
 from agents.publisher import Publisher
-from agents.x_payload import MappingError, NotAPost, posts_from_object
+from agents.x.payload import MappingError, NotAPost, posts_from_object
 
 
 def open_archive(path: Path) -> IO[bytes]:

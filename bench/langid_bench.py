@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.langid import BACKENDS, Detector, lingua_backend, make_detector
+from pipeline.enrich.langid import BACKENDS, Detector, lingua_backend, make_detector
 
 LANGS = ("ar", "de", "en", "es", "fa", "fr", "he", "id", "it", "nl", "pt", "ru", "tr", "ur")
 CATEGORIES = ("sentences", "word-pairs", "single-words")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.synth_text import labelled_copies
-from pipeline.neardup import (
+from agents.synth.text import labelled_copies
+from pipeline.enrich.neardup import (
     MIN_TOKENS,
     NearDupIndex,
     canonical_text,

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from agents.publisher import KafkaPublisher
-from agents.synth import SynthCollector, SynthConfig
-from pipeline.broker import EmbeddedBroker
+from agents.synth.collector import SynthCollector, SynthConfig
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.settings import Settings
+from pipeline.core.topics import Topics, create_topics
 from pipeline.runner import wait_drained
 from pipeline.session import session
-from pipeline.settings import Settings
-from pipeline.topics import Topics, create_topics
 
 
 async def measure(posts: int, backend: str, batch: int) -> None:

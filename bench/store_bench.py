@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
-from agents.synth import Campaign, SynthConfig
-from pipeline.media_tags import summarize
+from agents.synth.collector import SynthConfig, SynthStream
+from pipeline.enrich.media import summarize
 from pipeline.sinks.postgres import _POSTS, PostgresStore, _Mode, _prepare
 from pipeline.sinks.postgres import _Rows as Rows
 from pipeline.sinks.rows import HASHTAG_COLUMNS, MEDIA_COLUMNS, hashtag_rows, media_rows
@@ -57,7 +57,7 @@ URLS = ["postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.
 
 
 def make_posts(n: int) -> list[EnrichedPost]:
-    campaign = Campaign(SynthConfig(seed=1))
+    campaign = SynthStream(SynthConfig(seed=1))
     language = Language(code="ar", confidence=0.9, backend="bench")
     amplification: dict[str, int] = {}
     out = []

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from pipeline import __version__, logs
-from pipeline.runtime import run_collector, run_until_signal
-from pipeline.settings import Settings, load_settings
+from pipeline import __version__
+from pipeline.core import logs
+from pipeline.core.settings import Settings, load_settings
+from pipeline.core.signals import run_until_signal
 
 _STORE_HELP = "Store URL: sqlite:///path.db or postgresql://user@host:port/db [HASHWATCH_STORE]."
 
@@ -47,9 +48,9 @@ def main(log_level: str, log_format: str, verbose_libraries: bool) -> None:
 @click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
 def broker(port: int | None) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) until Ctrl-C."""
-    from pipeline.broker import EmbeddedBroker
-    from pipeline.settings import load_settings
-    from pipeline.topics import Topics, create_topics
+    from pipeline.core.broker import EmbeddedBroker
+    from pipeline.core.settings import load_settings
+    from pipeline.core.topics import Topics, create_topics
 
     settings = load_settings()
 
@@ -85,7 +86,7 @@ def worker(ctx: click.Context, store: str | None, metrics_port: int | None) -> N
     """Run the stream processors and the storage sink until Ctrl-C."""
     from prometheus_client import CollectorRegistry
 
-    from pipeline.prometheus import serve_metrics
+    from pipeline.ops.prometheus import serve_metrics
     from pipeline.session import session
 
     settings = _settings(ctx, store=store, metrics_port=metrics_port)
@@ -107,52 +108,6 @@ def worker(ctx: click.Context, store: str | None, metrics_port: int | None) -> N
                     await server.close()
 
     run_until_signal(serve())
-
-
-@main.group()
-def collect() -> None:
-    """Collectors: publish posts to the raw topic of a running broker (HASHWATCH_BROKER)."""
-
-
-@collect.command("replay")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--speed",
-    type=float,
-    help="Replay at N times the original pace (default: as fast as possible).",
-)
-@click.pass_context
-def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | None) -> None:
-    """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
-    from agents.replay import ReplayCollector
-
-    run_collector(_settings(ctx), lambda p, _: ReplayCollector(p, files, speed=speed))
-
-
-@collect.command("synth")
-@click.option("--rate", default=200.0, show_default=True, help="Mean posts per second.")
-@click.option("--seed", default=7, show_default=True)
-@click.option("--count", type=int, help="Stop after this many posts.")
-@click.option("--duration", type=float, help="Stop after this many seconds.")
-@click.option("--fast", is_flag=True, help="As fast as possible, in campaign time (benchmarks).")
-@click.pass_context
-def collect_synth(
-    ctx: click.Context,
-    rate: float,
-    seed: int,
-    count: int | None,
-    duration: float | None,
-    fast: bool,
-) -> None:
-    """Publish a seeded synthetic campaign (quiet and surge periods, storms, copies, media)."""
-    from agents.synth import SynthCollector, SynthConfig
-
-    run_collector(
-        _settings(ctx),
-        lambda p, _: SynthCollector(
-            p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast
-        ),
-    )
 
 
 @main.command()
@@ -186,7 +141,7 @@ def run(
     no_progress: bool,
 ) -> None:
     """One-shot archive mode: replay FILES through the pipeline, wait until drained, summarize."""
-    from pipeline.progress import Progress
+    from pipeline.core.progress import Progress
     from pipeline.runner import StalledError, render, run_archive
     from schemas.codec import encode
 
@@ -225,9 +180,9 @@ def _require_broker(settings: Settings) -> str:
 def alerts_webhook(ctx: click.Context, urls: tuple[str, ...], allow_private: bool) -> None:
     """POST each alert as JSON to URLS (default: the config's [alerts] webhooks), signed with
     HMAC-SHA256 over the body (header X-Hashwatch-Signature) using HASHWATCH_WEBHOOK_SECRET."""
-    from pipeline.stages.metrics import alert_config
-    from pipeline.topics import Topics
-    from pipeline.webhooks import WebhookRefused, check_target, deliver
+    from pipeline.alerts.rules import alert_config
+    from pipeline.alerts.webhooks import WebhookRefused, check_target, deliver
+    from pipeline.core.topics import Topics
 
     settings = _settings(ctx)
     bootstrap = _require_broker(settings)
@@ -259,9 +214,8 @@ def alerts_webhook(ctx: click.Context, urls: tuple[str, ...], allow_private: boo
 @click.pass_context
 def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None:
     """Print alerts as they are raised."""
-    from aiokafka import AIOKafkaConsumer
-
-    from pipeline.topics import Topics
+    from pipeline.core import kafka
+    from pipeline.core.topics import Topics
     from schemas.alert import Alert
     from schemas.codec import decode
 
@@ -269,11 +223,11 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
     bootstrap = _require_broker(settings)
 
     async def go() -> None:
-        consumer = AIOKafkaConsumer(
+        consumer = kafka.consumer(
+            bootstrap,
             Topics(settings.topic_prefix).alerts,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest" if from_beginning else "latest",
             group_id=None,
+            auto_offset_reset="earliest" if from_beginning else "latest",
         )
         await consumer.start()
         try:
@@ -294,14 +248,14 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
 
 def _register() -> None:
     """Commands that live with their packages."""
-    from agents.x_cli import x_command
+    from pipeline.collect import collect
     from pipeline.dashboard.cli import dashboard_command
+    from pipeline.enrich.langid.cli import lang_command
     from pipeline.exports import export_command
-    from pipeline.langid.cli import lang_command
-    from pipeline.status import status_command
+    from pipeline.ops.status import status_command
 
     main.add_command(lang_command, "lang")
-    collect.add_command(x_command, "x")
+    main.add_command(collect, "collect")
     main.add_command(dashboard_command, "dashboard")
     main.add_command(export_command, "export")
     main.add_command(status_command, "status")

@@ -9,12 +9,12 @@ import time
 import webbrowser
 
 from agents.publisher import KafkaPublisher
-from agents.synth import SynthCollector, SynthConfig, phase_at
-from pipeline.counters import StageCounters
+from agents.synth.collector import SynthCollector, SynthConfig, phase_at
+from pipeline.core.counters import StageCounters
+from pipeline.core.settings import Settings, redact_url
 from pipeline.dashboard import serve_dashboard
 from pipeline.runner import StalledError, wait_drained
 from pipeline.session import session
-from pipeline.settings import Settings, redact_url
 
 
 def status_line(c: StageCounters, elapsed: float, phase: str) -> str:

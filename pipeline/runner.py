@@ -12,11 +12,11 @@ import msgspec
 
 from agents.publisher import KafkaPublisher
 from agents.replay import ReplayCollector
-from pipeline.app import Worker
-from pipeline.counters import StageCounters
-from pipeline.progress import Progress
+from pipeline.core.counters import StageCounters
+from pipeline.core.progress import Progress
+from pipeline.core.settings import Settings, redact_url
 from pipeline.session import session
-from pipeline.settings import Settings, redact_url
+from pipeline.stages.worker import Worker
 
 log = logging.getLogger(__name__)
 

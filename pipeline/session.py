@@ -10,14 +10,15 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from pipeline.app import Worker, create_worker
-from pipeline.broker import broker_url
-from pipeline.langid import make_detector
-from pipeline.prometheus import attach_faust_sensor, worker_registry
-from pipeline.settings import Settings, redact_url
+from pipeline.core.broker import broker_url
+from pipeline.core.settings import Settings, redact_url
+from pipeline.core.topics import Topics, create_topics
+from pipeline.enrich.langid import make_detector
+from pipeline.ops.prometheus import attach_faust_sensor, worker_registry
 from pipeline.sinks import Store, open_store
-from pipeline.stages.storage import StoreSink
-from pipeline.topics import Topics, create_topics
+from pipeline.sinks.store_sink import StoreSink
+from pipeline.stages.app import create_worker
+from pipeline.stages.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Session:
     bootstrap: str
     topics: Topics
     worker: Worker
+    sink: StoreSink
     store: Store
 
 
@@ -45,17 +47,17 @@ async def session(
         store = open_store(settings.store_url())
         await store.open()
         log.info("store: %s", redact_url(store.url))
-        worker = create_worker(settings, url, make_detector(settings.lang_backend), store)
+        worker = create_worker(settings, url, make_detector(settings.lang_backend))
+        sink = StoreSink(store, bootstrap, settings, worker.counters, worker.sender.send)
         if metrics is not None:  # Faust's sensor must be attached before start
             attach_faust_sensor(worker.app, metrics)
-            worker_registry(worker, metrics)
+            worker_registry(worker.counters, sink, metrics)
         worker.app.in_worker = True
-        sink = StoreSink(worker, bootstrap)
         try:
             await worker.sender.start()
             # Both join a consumer group, which takes seconds on Tansu: join at once.
             await asyncio.gather(worker.app.start(), sink.start())
-            yield Session(settings, bootstrap, topics, worker, store)
+            yield Session(settings, bootstrap, topics, worker, sink, store)
         finally:
             await sink.stop()
             await worker.app.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pipeline.langid.base import Detection
+from pipeline.enrich.langid.base import Detection
 
 
 class ScriptedDetector:

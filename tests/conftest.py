@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from pipeline.broker import EmbeddedBroker
-from pipeline.settings import Settings
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 _prefixes = itertools.count()

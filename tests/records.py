@@ -1,17 +1,16 @@
-"""Records many tests build: enriched posts with media and hashtags, ready for a store."""
+"""The store tests' post: media of two kinds and two spellings of one hashtag, ready for a store."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import msgspec
 
-from pipeline.media_tags import summarize
-from schemas.enriched import EnrichedPost, Language
-from schemas.post import Author, Hashtag, Media, MediaVariant, Post, Provenance
+from pipeline.enrich.media import summarize
+from schemas.enriched import EnrichedPost
+from schemas.post import Hashtag, Media, MediaVariant
+from schemas.testing import T0 as NOW
+from schemas.testing import enriched, post
 
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-PROV = Provenance(collector="t", version="0", retrieved_at=NOW, source="t")
+__all__ = ["NOW", "enriched_post"]
 
 
 def enriched_post(
@@ -26,26 +25,16 @@ def enriched_post(
             variants=[MediaVariant(url=f"https://v.example/{pid}.mp4", bit_rate=832000)],
         ),
     ]
-    post = Post(
-        uid=f"x:{pid}",
-        platform="x",
-        id=pid,
-        author=Author(id="1"),
-        created_at=NOW,
-        text=text,
+    p = post(
+        pid,
+        text,
+        author="1",
         media=media,
-        provenance=PROV,
-        raw=msgspec.Raw(raw if raw is not None else b'{"id": "%s"}' % pid.encode()),
+        raw=raw if raw is not None else b'{"id": "%s"}' % pid.encode(),
         hashtags=[
             Hashtag(tag="أين_المعتقلين", normalized="اين_المعتقلين"),
             Hashtag(tag="اين_المعتقلين", normalized="اين_المعتقلين"),
         ],
     )
-    return EnrichedPost(
-        post=post,
-        language=Language(code="ar", confidence=0.9, backend="t"),
-        media=summarize(media),
-        repost_of=repost_of,
-        amplification=amp,
-        processed_at=NOW,
-    )
+    e = enriched(p, lang="ar", backend="t", media=summarize(media), amplification=amp)
+    return e if repost_of is None else msgspec.structs.replace(e, repost_of=repost_of)

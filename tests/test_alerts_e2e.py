@@ -15,15 +15,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from agents.publisher import KafkaPublisher
-from agents.synth import SynthCollector, SynthConfig
+from agents.synth.collector import SynthCollector, SynthConfig
+from pipeline.alerts.webhooks import SIGNATURE_HEADER, RetryPolicy, deliver, verify
+from pipeline.core.settings import Settings
 from pipeline.runner import wait_drained
 from pipeline.session import session
-from pipeline.settings import Settings
-from pipeline.webhooks import SIGNATURE_HEADER, RetryPolicy, deliver, verify
 from schemas.alert import Alert
 from schemas.codec import decode
 from schemas.metrics import MetricsWindow
-from tests.webhook_receiver import webhook_receiver
+from tests.fakes.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.slow
 SECRET = b"campaign-team-secret"

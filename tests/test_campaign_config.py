@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.campaign import Campaign, CampaignError, XSettings, load_campaign, parse_campaign
-from pipeline.stages.metrics import alert_config
+from pipeline.alerts.rules import alert_config
+from pipeline.core.campaign import Campaign, CampaignError, XSettings, load_campaign, parse_campaign
 
 FIXTURE = Path(__file__).parent / "fixtures" / "campaign.toml"
 

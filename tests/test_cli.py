@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings
+from pipeline.core.settings import Settings
 
 COMMANDS = [
     [],

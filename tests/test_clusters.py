@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
-from agents.synth_text import copy_variant, original_text
-from pipeline.clusters import ClusterTracker, MediaReuse
-from pipeline.enrich import Enricher
-from pipeline.records import InRecord
+from agents.synth.text import copy_variant, original_text
+from pipeline.core.records import InRecord
+from pipeline.core.topics import Topics
+from pipeline.enrich.clusters import ClusterTracker, MediaReuse
+from pipeline.enrich.enricher import Enricher
 from pipeline.testing import ScriptedDetector
-from pipeline.topics import Topics
 from schemas.codec import decode, encode
 from schemas.enriched import EnrichedPost
-from schemas.post import Author, Media, Post, Provenance
+from schemas.post import Media, Post
+from schemas.testing import post
 
 T = Topics("c")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-PROV = Provenance(collector="t", version="0", retrieved_at=T0, source="t")
-
-
-def post(pid: int, text: str, at: float = 0.0, media: list[Media] | None = None) -> Post:
-    return Post(
-        uid=f"x:{pid}",
-        platform="x",
-        id=str(pid),
-        author=Author(id=str(pid)),
-        created_at=T0 + timedelta(seconds=at),
-        text=text,
-        media=media or [],
-        provenance=PROV,
-        raw=msgspec.Raw(b"{}"),
-    )
 
 
 def run(e: Enricher, posts: list[Post]) -> list[EnrichedPost]:
@@ -57,7 +41,9 @@ def test_copies_join_one_cluster_and_unrelated_posts_do_not() -> None:
     template = original_text(rng, "ar")
     copies = [copy_variant(template, rng) for _ in range(5)]
     other = original_text(rng, "ar")
-    results = run(enricher({}), [post(i, t, i) for i, t in enumerate([template, *copies, other])])
+    results = run(
+        enricher({}), [post(i, t, at=i) for i, t in enumerate([template, *copies, other])]
+    )
     ids = [r.cluster.id if r.cluster else None for r in results]
     assert len(set(ids[:6])) == 1 and ids[6] != ids[0]
     assert [r.cluster.size for r in results[:6] if r.cluster] == [1, 2, 3, 4, 5, 6]
@@ -67,11 +53,11 @@ def test_clusters_survive_a_new_worker_and_expire_after_the_window() -> None:
     rng = random.Random(5)
     template = original_text(rng, "en")
     tables: dict[str, dict[str, Any]] = {}
-    run(enricher(tables), [post(1, template, 0), post(2, template, 10)])
-    [again] = run(enricher(tables), [post(3, template, 20)])  # state from the table only
+    run(enricher(tables), [post(1, template, at=0), post(2, template, at=10)])
+    [again] = run(enricher(tables), [post(3, template, at=20)])  # state from the table only
     assert again.cluster is not None and again.cluster.size == 3
     tracker = ClusterTracker(tables["clusters"], window_s=3600)
-    tracker.observe(post(4, original_text(rng, "en"), 10_000))
+    tracker.observe(post(4, original_text(rng, "en"), at=10_000))
     assert tracker.expire() == 1 and again.cluster.id not in tables["clusters"]
 
 

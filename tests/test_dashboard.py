@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgspec
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from pipeline.broker import EmbeddedBroker
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.settings import Settings
+from pipeline.core.topics import Topics
 from pipeline.dashboard import (
     DashboardConfigError,
     DashboardHandle,
@@ -37,15 +38,14 @@ from pipeline.dashboard import (
 )
 from pipeline.dashboard import state as state_module
 from pipeline.runner import Summary, run_archive
-from pipeline.settings import Settings
 from pipeline.sinks import Store, open_store
-from pipeline.topics import Topics
+from schemas import testing
 from schemas.alert import Alert
 from schemas.codec import encode
-from schemas.enriched import Cluster, EnrichedPost, Language, MediaSummary
+from schemas.enriched import Cluster, EnrichedPost
 from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
-from schemas.post import Author, Hashtag, Media, Post, Provenance, Reference
+from schemas.post import Media
 
 pytestmark = pytest.mark.slow
 _prefixes = itertools.count()
@@ -78,28 +78,21 @@ def enriched(
 ) -> EnrichedPost:
     now = datetime.now(UTC)
     platform, _, ident = uid.partition(":")
-    post = Post(
-        uid=uid,
+    p = testing.post(
+        ident,
+        text,
         platform=platform,  # type: ignore[arg-type]
-        id=ident,
-        url=f"https://x.com/someone/status/{ident}",
-        author=Author(id=f"a-{ident}", handle=f"user{ident}", name="Some One"),
         created_at=created_at or now,
-        text=text,
-        hashtags=[Hashtag(tag=t, normalized=t.casefold()) for t in tags],
+        author=f"a-{ident}",
+        handle=f"user{ident}",
+        name="Some One",
+        url=f"https://x.com/someone/status/{ident}",
         media=media or [],
-        references=[Reference(type="retweet", uid=repost_of)] if repost_of else [],
-        provenance=Provenance(collector="test", version="0", retrieved_at=now, source="test"),
-        raw=msgspec.Raw(b"{}"),
+        hashtags=tags,
+        retweet_of=repost_of,
     )
-    return EnrichedPost(
-        post=post,
-        language=Language(code=lang, confidence=0.9, backend="test", inherited=bool(repost_of)),
-        media=MediaSummary(),
-        repost_of=repost_of,
-        amplification=amplification,
-        cluster=cluster,
-        processed_at=now,
+    return testing.enriched(
+        p, lang=lang, amplification=amplification, cluster=cluster, processed_at=now
     )
 
 

@@ -18,22 +18,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, async_playwright
 
 from agents.publisher import KafkaPublisher
-from agents.synth import Campaign, SynthConfig
-from pipeline.broker import EmbeddedBroker
+from agents.synth.collector import SynthConfig, SynthStream
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.hashtags import normalize_hashtag
+from pipeline.core.settings import Settings
 from pipeline.dashboard import serve_dashboard
-from pipeline.hashtags import normalize_hashtag
 from pipeline.session import session
-from pipeline.settings import Settings
+from schemas import testing
 from schemas.alert import Alert
 from schemas.codec import encode
 from schemas.gap import Gap
-from schemas.post import Author, Hashtag, Post, Provenance
+from schemas.post import Hashtag, Post
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -65,27 +65,24 @@ _prefixes = itertools.count()
 
 def handmade(uid_id: str, text: str, at: datetime, lang: str) -> Post:
     tags = [w[1:] for w in text.split() if w.startswith("#")]
-    return Post(
-        uid=f"x:{uid_id}",
-        platform="x",
-        id=uid_id,
-        url=f"https://x.example/activist/{uid_id}",
-        author=Author(id="u-activist", handle="activist", name="ناشطة"),
+    return testing.post(
+        uid_id,
+        text,
         created_at=at,
-        text=text,
+        author="u-activist",
+        handle="activist",
+        name="ناشطة",
+        url=f"https://x.example/activist/{uid_id}",
         hashtags=[Hashtag(tag=t, normalized=normalize_hashtag(t)) for t in tags],
         platform_lang=lang,
-        provenance=Provenance(
-            collector="test", version="0", retrieved_at=datetime.now(UTC), source="browser test"
-        ),
-        raw=msgspec.Raw(b'{"synthetic": true}'),
+        raw=b'{"synthetic": true}',
     )
 
 
 def campaign_posts(count: int) -> list[Post]:
     """The seeded synthetic campaign (languages, storms, copies, media), ending about now."""
     config = SynthConfig(seed=11, rate=0.14)
-    campaign = Campaign(config, start=datetime.now(UTC) - timedelta(minutes=58))
+    campaign = SynthStream(config, start=datetime.now(UTC) - timedelta(minutes=58))
     return [campaign.next_post() for _ in range(count)]
 
 

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
-from pipeline.enrich import Enricher
-from pipeline.records import InRecord, OutRecord
+from pipeline.core.records import InRecord, OutRecord
+from pipeline.core.topics import Topics
+from pipeline.enrich.enricher import Enricher
 from pipeline.testing import ScriptedDetector
-from pipeline.topics import Topics
 from schemas.codec import decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
-from schemas.post import Author, Media, MediaVariant, Post, Provenance, Reference
+from schemas.post import Media, MediaVariant, Post
+from schemas.testing import post
 
 T = Topics("t")
-PROV = Provenance(
-    collector="test", version="0", retrieved_at=datetime(2026, 1, 1, tzinfo=UTC), source="test"
-)
 VIDEO = Media(
     key="7_1",
     type="video",
@@ -29,27 +24,6 @@ VIDEO = Media(
         MediaVariant(url="high.mp4", content_type="video/mp4", bit_rate=9),
     ],
 )
-
-
-def post(
-    pid: str,
-    text: str = "أين المعتقلين في سجون النظام",
-    retweet_of: str | None = None,
-    media: list[Media] | None = None,
-) -> Post:
-    refs = [Reference(type="retweet", uid=f"x:{retweet_of}")] if retweet_of else []
-    return Post(
-        uid=f"x:{pid}",
-        platform="x",
-        id=pid,
-        author=Author(id="a" + pid),
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        text=text,
-        media=media or [],
-        references=refs,
-        provenance=PROV,
-        raw=msgspec.Raw(b"{}"),
-    )
 
 
 def raw(p: Post) -> InRecord:

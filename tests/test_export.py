@@ -24,13 +24,14 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner
 
-from pipeline.broker import EmbeddedBroker
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.settings import Settings
 from pipeline.exports import PostFilter, export_command, run_export
 from pipeline.exports.command import gaps_path_for, load_format
-from pipeline.exports.reader import iter_pages, open_existing
+from pipeline.exports.reader import iter_pages
 from pipeline.exports.twarc import TWEET_COLUMNS
 from pipeline.runner import Summary, run_archive
-from pipeline.settings import Settings
+from pipeline.sinks.querying import open_existing
 from schemas.gap import Gap
 
 pytestmark = pytest.mark.slow

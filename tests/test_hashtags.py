@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.hashtags import cooccurring_pairs, fold_text, normalize_hashtag
+from pipeline.core.hashtags import cooccurring_pairs, fold_text, normalize_hashtag
 
 SAME_TAG = [
     pytest.param(

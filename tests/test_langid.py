@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.langid import BACKENDS, UND, Detection, Detector, make_detector
-from pipeline.langid.clean import MIN_LETTERS, clean, letters
-from pipeline.langid.cli import lang_command
+from pipeline.enrich.langid import BACKENDS, UND, Detection, Detector, make_detector
+from pipeline.enrich.langid.clean import MIN_LETTERS, clean, letters
+from pipeline.enrich.langid.cli import lang_command
 
 REPO = Path(__file__).resolve().parent.parent
 LANGS = ("ar", "de", "en", "es", "fa", "fr", "he", "id", "it", "nl", "pt", "ru", "tr", "ur")

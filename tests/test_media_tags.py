@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipeline.media_tags import best_variant, summarize
+from pipeline.enrich.media import best_variant, summarize
 from schemas.post import Media, MediaVariant
 
 

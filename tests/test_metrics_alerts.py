@@ -7,20 +7,21 @@ from typing import Any
 
 import msgspec
 
-from pipeline.aggregate import Aggregator
-from pipeline.alert_rules import AlertConfig
-from pipeline.hashtags import normalize_hashtag
-from pipeline.metrics import Watermarks, partials
-from pipeline.topics import Topics
+from pipeline.alerts.rules import AlertConfig
+from pipeline.core.hashtags import normalize_hashtag
+from pipeline.core.topics import Topics
+from pipeline.windows.aggregator import Aggregator
+from pipeline.windows.partials import partials
+from pipeline.windows.watermarks import Watermarks
 from schemas.alert import Alert
 from schemas.codec import decode
-from schemas.enriched import Cluster, EnrichedPost, Language, MediaSummary
+from schemas.enriched import Cluster, EnrichedPost
 from schemas.metrics import MetricsWindow
-from schemas.post import Author, Hashtag, Media, Post, Provenance
+from schemas.post import Hashtag, Media
+from schemas.testing import enriched, post
 
 T = Topics("m")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-PROV = Provenance(collector="t", version="0", retrieved_at=T0, source="t")
 _ids = iter(range(10**9))
 
 
@@ -33,29 +34,22 @@ def ep(
     video: bool = False,
     cluster: Cluster | None = None,
 ) -> EnrichedPost:
+    """A post ``at`` seconds into the campaign, with an id of its own."""
     n = next(_ids)
-    media = [Media(key=f"v{n}", type="video")] if video else []
-    post = Post(
-        uid=f"x:{n}",
-        platform="x",
-        id=str(n),
+    p = post(
+        n,
+        text,
+        created_at=T0,
+        at=at,
+        author=author,
+        handle=author,
         url=f"https://x.com/i/{n}",
-        author=Author(id=author, handle=author),
-        created_at=T0 + timedelta(seconds=at),
-        text=text,
         hashtags=[Hashtag(tag="Tag", normalized="tag")],
-        media=media,
-        provenance=PROV,
-        raw=msgspec.Raw(b"{}"),
+        media=[Media(key=f"v{n}", type="video")] if video else [],
+        retweet_of=repost_of,
     )
-    return EnrichedPost(
-        post=post,
-        language=Language(code=lang, confidence=1, backend="t"),
-        media=MediaSummary(),
-        repost_of=repost_of,
-        amplification=1 if repost_of else 0,
-        cluster=cluster,
-        processed_at=T0,
+    return enriched(
+        p, lang=lang, confidence=1, amplification=1 if repost_of else 0, cluster=cluster
     )
 
 

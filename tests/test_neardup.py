@@ -8,7 +8,7 @@ from itertools import combinations
 
 import pytest
 
-from agents.synth_text import (
+from agents.synth.text import (
     _LANGS,
     LANGUAGE_WEIGHTS,
     copy_variant,
@@ -16,7 +16,7 @@ from agents.synth_text import (
     original_text,
     slogan_text,
 )
-from pipeline.neardup import (
+from pipeline.enrich.neardup import (
     MIN_TOKENS,
     NearDupIndex,
     canonical_text,

@@ -16,9 +16,9 @@ import pytest
 
 from agents.publisher import KafkaPublisher
 from agents.replay import ReplayCollector
+from pipeline.core.settings import Settings
 from pipeline.runner import run_archive, wait_drained
 from pipeline.session import session
-from pipeline.settings import Settings
 
 pytestmark = pytest.mark.slow
 PREFIX_TYPES = {"3": "photo", "7": "video", "13": "video", "16": "animated_gif"}

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pipeline.progress import Progress, format_duration
+from pipeline.core.progress import Progress, format_duration
 
 
 class Clock:

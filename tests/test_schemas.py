@@ -14,10 +14,10 @@ import pytest
 
 from agents.replay import ReplayCollector
 from agents.testing import ListPublisher
-from pipeline.enrich import Enricher
-from pipeline.records import InRecord
+from pipeline.core.records import InRecord
+from pipeline.core.topics import Topics
+from pipeline.enrich.enricher import Enricher
 from pipeline.testing import ScriptedDetector
-from pipeline.topics import Topics
 from schemas.alert import Alert
 from schemas.codec import RECORD_TYPES, encode
 from schemas.gap import Gap

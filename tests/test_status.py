@@ -17,22 +17,21 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents.publisher import KafkaPublisher
 from agents.replay import ReplayCollector
-from pipeline.broker import free_port
-from pipeline.counters import StageCounters
-from pipeline.exports.reader import open_existing
-from pipeline.prometheus import (
+from pipeline.core.broker import free_port
+from pipeline.core.counters import LatencyHistogram, StageCounters
+from pipeline.core.settings import Settings
+from pipeline.core.topics import Topics
+from pipeline.ops.prometheus import (
     HashwatchCollector,
-    LatencyHistogram,
     attach_faust_sensor,
     serve_metrics,
     worker_registry,
 )
+from pipeline.ops.status import collect_status, render, status_command
 from pipeline.runner import run_archive
 from pipeline.session import session
-from pipeline.settings import Settings
 from pipeline.sinks import open_store
-from pipeline.status import collect_status, render, status_command
-from pipeline.topics import Topics
+from pipeline.sinks.querying import open_existing
 from schemas.alert import Alert
 from schemas.codec import encode
 from schemas.gap import Gap
@@ -220,7 +219,7 @@ async def test_a_running_pipeline_is_scraped_with_its_counters(
 ) -> None:
     async with session(settings) as s:
         c = s.worker.counters
-        server = await serve_metrics(worker_registry(s.worker), port=0)
+        server = await serve_metrics(worker_registry(s.worker.counters, s.sink), port=0)
         try:
             publisher = KafkaPublisher(s.bootstrap, s.topics)
             await publisher.start()

@@ -10,10 +10,10 @@ import pytest
 
 from agents.publisher import KafkaPublisher
 from agents.replay import ReplayCollector
+from pipeline.core.settings import Settings
 from pipeline.runner import wait_drained
 from pipeline.session import session
-from pipeline.settings import Settings
-from tests.tcp_proxy import TcpProxy
+from tests.fakes.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +38,9 @@ async def test_the_sink_waits_out_a_database_outage(
                 break
             await asyncio.sleep(0.05)
         assert c.sink_errors >= 2 and c.stored == 0  # retrying, not committing, not crashing
-        assert not s.worker.sink_healthy.is_set() and c.enriched_sent == 100
+        assert not s.sink.healthy.is_set() and c.enriched_sent == 100
         await proxy.start()  # same port: the database is back
         await wait_drained(s.worker, stats.posts)
-        assert s.worker.sink_healthy.is_set()
+        assert s.sink.healthy.is_set()
         assert await s.store.query("SELECT count(*) FROM posts") == [(100,)]
     await proxy.stop()

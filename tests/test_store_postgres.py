@@ -17,15 +17,15 @@ import msgspec
 import pytest
 
 from pipeline.sinks import open_store
+from pipeline.sinks.migrate import migrations
 from pipeline.sinks.postgres import PostgresStore, _clean_raw, _split_url
-from pipeline.sinks.sqlite import migrations
 from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 from schemas.post import Hashtag, Media, MediaVariant
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.records import NOW
 from tests.records import enriched_post as ep
-from tests.tcp_proxy import TcpProxy
 
 
 @pytest.fixture

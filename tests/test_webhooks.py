@@ -9,9 +9,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from pipeline.settings import Settings
-from pipeline.topics import Topics, create_topics
-from pipeline.webhooks import (
+from pipeline.alerts.webhooks import (
     SIGNATURE_HEADER,
     RetryPolicy,
     WebhookRefused,
@@ -21,9 +19,11 @@ from pipeline.webhooks import (
     sign,
     verify,
 )
+from pipeline.core.settings import Settings
+from pipeline.core.topics import Topics, create_topics
 from schemas.alert import Alert
 from schemas.codec import encode
-from tests.webhook_receiver import webhook_receiver
+from tests.fakes.webhook_receiver import webhook_receiver
 
 SECRET = b"s3cret"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,18 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agents.backoff import (
-    Delay,
-    ExponentialBackoff,
-    LinearBackoff,
-    ReconnectPolicy,
-    Waiter,
-)
 from agents.base import CollectorStats
 from agents.checkpoint import Checkpoint, CheckpointError, CheckpointFile, checkpoint_path
 from agents.testing import ListPublisher
-from agents.x_cli import parse_duration, parse_when, x_command
-from agents.x_rules import (
+from agents.x.rules import (
     Rule,
     RuleError,
     RuleLimitError,
@@ -37,7 +29,7 @@ from agents.x_rules import (
     rule_tag,
     sync_rules,
 )
-from agents.x_stream import (
+from agents.x.stream import (
     XSearchCollector,
     XStreamCollector,
     XStreamConfig,
@@ -45,10 +37,19 @@ from agents.x_stream import (
     classify_stream_error,
     http_schedule,
 )
-from pipeline.campaign import Campaign, XSettings, load_campaign, parse_campaign
+from pipeline.collect import x_command
+from pipeline.core.backoff import (
+    Delay,
+    ExponentialBackoff,
+    LinearBackoff,
+    ReconnectPolicy,
+    Waiter,
+)
+from pipeline.core.campaign import Campaign, XSettings, load_campaign, parse_campaign
+from pipeline.core.durations import parse_duration, parse_when
 from pipeline.sinks import Store, open_store
 from schemas.codec import encode
-from tests.fake_x_server import (
+from tests.fakes.x_api import (
     OPERATIONAL_DISCONNECT,
     TOO_MANY_CONNECTIONS,
     FakeX,

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.x_payload import Expansions, MappingError, NotAPost, posts_from_object, to_post
+from agents.x.payload import Expansions, MappingError, NotAPost, posts_from_object, to_post
 from schemas.post import Post, Provenance
 
 PROV = Provenance(

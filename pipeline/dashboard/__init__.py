@@ -10,20 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pipeline.dashboard.access import DashboardConfigError, check_bind
     from pipeline.dashboard.cli import dashboard_command
-    from pipeline.dashboard.server import (
-        DashboardConfigError,
-        DashboardHandle,
-        check_bind,
-        serve_dashboard,
-    )
+    from pipeline.dashboard.server import DashboardHandle, serve_dashboard
     from pipeline.dashboard.state import DashboardState
 
 _EXPORTS = {
     "dashboard_command": "pipeline.dashboard.cli",
-    "DashboardConfigError": "pipeline.dashboard.server",
+    "DashboardConfigError": "pipeline.dashboard.access",
     "DashboardHandle": "pipeline.dashboard.server",
-    "check_bind": "pipeline.dashboard.server",
+    "check_bind": "pipeline.dashboard.access",
     "serve_dashboard": "pipeline.dashboard.server",
     "DashboardState": "pipeline.dashboard.state",
 }

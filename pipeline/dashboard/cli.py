@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 
 import click
 
-from pipeline.settings import load_settings
+from pipeline.core.settings import load_settings
+from pipeline.core.signals import run_until_signal
 
 
 @click.command("dashboard")
@@ -29,7 +28,8 @@ def dashboard_command(host: str | None, port: int | None, store: str | None) -> 
     Reads the output topics of a running pipeline from the earliest offsets, so a page
     opened late still shows the whole campaign. Needs HASHWATCH_BROKER.
     """
-    from pipeline.dashboard.server import DashboardConfigError, check_bind, serve_dashboard
+    from pipeline.dashboard.access import DashboardConfigError, check_bind
+    from pipeline.dashboard.server import serve_dashboard
 
     settings = load_settings(dashboard_host=host, dashboard_port=port, store=store)
     if not settings.broker:
@@ -51,15 +51,7 @@ def dashboard_command(host: str | None, port: int | None, store: str | None) -> 
         finally:
             await handle.close()
 
-    async def main() -> None:
-        task = asyncio.ensure_future(serve())
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     try:
-        asyncio.run(main())
+        run_until_signal(serve())
     except OSError as exc:  # e.g. the port is taken
         raise click.ClickException(f"cannot serve the dashboard: {exc}") from exc

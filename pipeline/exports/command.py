@@ -22,19 +22,19 @@ from typing import IO, Any, Protocol
 
 import click
 
+from pipeline.core.progress import Progress
+from pipeline.core.settings import load_settings, redact_url
+from pipeline.core.signals import run_until_signal
 from pipeline.exports.reader import (
     GapRow,
     PostFilter,
     StoredPost,
     count_posts,
     iter_pages,
-    open_existing,
     read_gaps,
 )
-from pipeline.progress import Progress
-from pipeline.runtime import run_until_signal
-from pipeline.settings import load_settings, redact_url
 from pipeline.sinks import Store, StoreError
+from pipeline.sinks.querying import open_existing
 
 FORMATS = ("jsonl", "csv", "parquet")
 _MODULES = {"jsonl": "jsonl", "csv": "csvfile", "parquet": "parquet"}

@@ -7,18 +7,16 @@ one Python shape whatever the backend: aware datetimes, bools, ints, the raw pay
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from pipeline.hashtags import normalize_hashtag
-from pipeline.sinks import Store, StoreError, open_store
+from pipeline.core.hashtags import normalize_hashtag
+from pipeline.sinks import Store
+from pipeline.sinks.querying import as_time, is_postgres, placeholders, time_param
 from pipeline.sinks.rows import MEDIA_COLUMNS, POST_COLUMNS
 
 PAGE_SIZE = 500  # posts per query; their media and hashtags are fetched per page too
@@ -26,36 +24,6 @@ PAGE_SIZE = 500  # posts per query; their media and hashtags are fetched per pag
 # The store's own column lists: what is written is what is read.
 _POST_COLUMNS = POST_COLUMNS
 _MEDIA_COLUMNS = MEDIA_COLUMNS
-
-
-# -- dialects ---------------------------------------------------------------------------------
-
-
-def is_postgres(store: Store) -> bool:
-    return store.url.split(":", 1)[0] in ("postgresql", "postgres")
-
-
-def placeholders(sql: str, store: Store) -> str:
-    """SQL written with ``?`` placeholders, rendered for the store: ``$1, $2…`` on PostgreSQL."""
-    if not is_postgres(store):
-        return sql
-    numbers = itertools.count(1)
-    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
-
-
-def time_param(value: datetime, store: Store) -> object:
-    """A time as the store compares it: ISO text in SQLite (stored that way), a datetime in PG."""
-    value = value.astimezone(UTC)
-    return value if is_postgres(store) else value.isoformat()
-
-
-def as_time(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _text(value: object) -> str | None:
@@ -71,17 +39,6 @@ def _json(value: object) -> Any:
     if value is None:
         return None
     return orjson.loads(value if isinstance(value, str | bytes) else orjson.dumps(value))
-
-
-async def open_existing(url: str) -> Store:
-    """Open a store to read it; a missing SQLite file is an error, not a new empty store."""
-    if url.startswith("sqlite:"):
-        path = Path(url.removeprefix("sqlite://"))
-        if not path.is_file():
-            raise StoreError(f"no store at {path}")
-    store = open_store(url)
-    await store.open()
-    return store
 
 
 # -- what is read -----------------------------------------------------------------------------

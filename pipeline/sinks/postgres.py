@@ -45,6 +45,7 @@ import msgspec
 import orjson
 
 from pipeline.sinks.base import Store, StoreError
+from pipeline.sinks.migrate import migrations
 from pipeline.sinks.rows import (
     ALERT_COLUMNS,
     HASHTAG_COLUMNS,
@@ -56,7 +57,6 @@ from pipeline.sinks.rows import (
     media_rows,
     post_row,
 )
-from pipeline.sinks.sqlite import migrations
 from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap

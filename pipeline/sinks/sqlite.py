@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from pipeline.sinks.base import Store, StoreError
+from pipeline.sinks.migrate import migrations
 from pipeline.sinks.rows import (
     ALERT_COLUMNS,
     HASHTAG_COLUMNS,
@@ -50,17 +50,6 @@ _GAPS = _upsert(
 )
 _ALERTS = _upsert("alerts", ALERT_COLUMNS, ["id"], "NOTHING")
 _AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?"
-
-
-def migrations(dialect: str) -> list[tuple[int, str]]:
-    """Versioned migrations shipped in the package: ``NNNN_name.sql``."""
-    folder = resources.files("pipeline.sinks").joinpath("migrations", dialect)
-    found = [
-        (int(f.name.split("_", 1)[0]), f.read_text())
-        for f in folder.iterdir()
-        if f.name.endswith(".sql")
-    ]
-    return sorted(found)
 
 
 class SqliteStore(Store):

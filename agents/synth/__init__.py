@@ -1,0 +1,1 @@
+"""The seeded synthetic campaign: a collector for demos, tests and benchmarks."""

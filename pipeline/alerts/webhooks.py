@@ -1,0 +1,136 @@
+"""Alert delivery by signed HTTP POST, in its own consumer so it never blocks the stream.
+
+Each target has its own consumer group, commits an alert's offset only after the target
+accepted it (at-least-once; receivers dedupe by the alert id, also sent as a header), and
+signs the exact body: ``X-Hashwatch-Signature: sha256=<hex HMAC-SHA256(secret, body)>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiokafka import TopicPartition
+
+from pipeline.core import kafka
+from pipeline.core.backoff import ExponentialBackoff
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Hashwatch-Signature"
+
+
+class WebhookRefused(ValueError):
+    """A target the configuration does not allow (scheme, private or loopback address)."""
+
+
+def sign(body: bytes, secret: bytes) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: bytes, header: str) -> bool:
+    return hmac.compare_digest(sign(body, secret), header)
+
+
+def check_target(url: str, allow_private: bool) -> None:
+    """Refuse targets in private, loopback, link-local or reserved ranges unless allowed, so
+    a campaign config cannot be used to reach internal services."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookRefused(f"webhook URL must be http(s)://host/...: {url!r}")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise WebhookRefused(f"cannot resolve webhook host {parts.hostname!r}: {exc}") from exc
+    for info in infos:
+        addr = ipaddress.ip_address(info[4][0])
+        if not addr.is_global:
+            raise WebhookRefused(
+                f"webhook host {parts.hostname!r} resolves to {addr}, a private or loopback "
+                "address; allow it explicitly (--allow-private / HASHWATCH_WEBHOOK_ALLOW_PRIVATE)"
+            )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_s: float = 0.5
+    max_s: float = 60.0
+    attempts: int = 8
+
+
+async def post_with_retries(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> bool:
+    """True once the target answers 2xx; retries network errors, 429 and 5xx with backoff."""
+    backoff = ExponentialBackoff(policy.first_s, policy.max_s)
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            async with session.post(url, data=body, headers=headers) as resp:
+                if 200 <= resp.status < 300:
+                    return True
+                if resp.status != 429 and resp.status < 500:
+                    log.error("webhook %s refused alert (HTTP %d); not retrying", url, resp.status)
+                    return False
+                reason = f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = type(exc).__name__
+        if attempt == policy.attempts:
+            break
+        delay = backoff.next()
+        log.warning(
+            "webhook %s failed (%s), attempt %d; retrying in %.1fs", url, reason, attempt, delay
+        )
+        await sleep(delay)
+    log.error("webhook %s: giving up after %d attempts", url, policy.attempts)
+    return False
+
+
+async def deliver(
+    bootstrap: str,
+    alerts_topic: str,
+    url: str,
+    secret: bytes,
+    *,
+    allow_private: bool = False,
+    policy: RetryPolicy | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Deliver every alert on the topic to ``url`` until ``stop`` is set."""
+    check_target(url, allow_private)
+    policy = policy or RetryPolicy()
+    group = "hashwatch-webhook-" + hashlib.sha256(url.encode()).hexdigest()[:12]
+    consumer = kafka.consumer(bootstrap, alerts_topic, group_id=group)
+    stop = stop or asyncio.Event()
+    await consumer.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500)
+                for tp, records in batch.items():
+                    for rec in records:
+                        body = rec.value or b""
+                        headers = {
+                            "Content-Type": "application/json",
+                            SIGNATURE_HEADER: sign(body, secret),
+                            "X-Hashwatch-Alert-Id": (rec.key or b"").decode(),
+                        }
+                        await post_with_retries(session, url, body, headers, policy)
+                        await consumer.commit(
+                            {TopicPartition(tp.topic, tp.partition): rec.offset + 1}
+                        )
+    finally:
+        await consumer.stop()

@@ -1,0 +1,234 @@
+"""``hashwatch collect …``: each collector as a command, publishing to a running broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from agents.base import Collector
+from agents.checkpoint import CheckpointError, CheckpointFile, checkpoint_path
+from agents.publisher import KafkaPublisher, Publisher
+from agents.x.rules import RuleError
+from agents.x.search import SearchError
+from agents.x.stream import XSearchCollector, XStreamCollector, XStreamConfig, XStreamError
+from pipeline.core.campaign import CampaignError, load_campaign
+from pipeline.core.durations import parse_duration, parse_when
+from pipeline.core.progress import Progress
+from pipeline.core.settings import Settings, load_settings
+from pipeline.core.signals import run_until_signal
+from pipeline.core.topics import Topics, create_topics
+from pipeline.sinks import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def _settings(ctx: click.Context, **overrides: object) -> Settings:
+    settings = load_settings(**overrides)
+    ctx.obj = settings
+    return settings
+
+
+def run_collector(
+    settings: Settings,
+    make: Callable[[Publisher, Store | None], Collector],
+    *,
+    with_store: bool = False,
+) -> None:
+    """Publish what a collector collects to HASHWATCH_BROKER; ``with_store`` opens the store
+    too (the X collector records its gaps there)."""
+
+    if not settings.broker:
+        raise click.UsageError(
+            "collect needs a running broker: set HASHWATCH_BROKER=kafka://host:port "
+            "(e.g. from `hashwatch broker`), or use `hashwatch run` / `hashwatch demo`."
+        )
+
+    async def go() -> None:
+        bootstrap = settings.bootstrap_servers()
+        topics = Topics(settings.topic_prefix)
+        await create_topics(bootstrap, topics, settings.partitions)
+        publisher = KafkaPublisher(bootstrap, topics)
+        await publisher.start()
+        store = open_store(settings.store_url()) if with_store else None
+        try:
+            if store is not None:
+                await store.open()
+            collector = make(publisher, store)
+            collector.progress = Progress(None, collector.name, unit="posts", log=log)
+            try:
+                stats = await collector.run()
+            except asyncio.CancelledError:
+                collector.stop()
+                raise
+            click.echo(stats.line(collector.name))
+        finally:
+            await publisher.stop()
+            if store is not None:
+                await store.close()
+
+    run_until_signal(go())
+
+
+@click.group()
+def collect() -> None:
+    """Collectors: publish posts to the raw topic of a running broker (HASHWATCH_BROKER)."""
+
+
+@collect.command("replay")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--speed",
+    type=float,
+    help="Replay at N times the original pace (default: as fast as possible).",
+)
+@click.pass_context
+def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | None) -> None:
+    """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
+    from agents.replay import ReplayCollector
+
+    run_collector(_settings(ctx), lambda p, _: ReplayCollector(p, files, speed=speed))
+
+
+@collect.command("synth")
+@click.option("--rate", default=200.0, show_default=True, help="Mean posts per second.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--count", type=int, help="Stop after this many posts.")
+@click.option("--duration", type=float, help="Stop after this many seconds.")
+@click.option("--fast", is_flag=True, help="As fast as possible, in campaign time (benchmarks).")
+@click.pass_context
+def collect_synth(
+    ctx: click.Context,
+    rate: float,
+    seed: int,
+    count: int | None,
+    duration: float | None,
+    fast: bool,
+) -> None:
+    """Publish a seeded synthetic campaign (quiet and surge periods, storms, copies, media)."""
+    from agents.synth.collector import SynthCollector, SynthConfig
+
+    run_collector(
+        _settings(ctx),
+        lambda p, _: SynthCollector(
+            p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast
+        ),
+    )
+
+
+def run_x_collector(
+    settings: Settings,
+    make: Callable[[Publisher, Store | None], Collector],
+    *,
+    with_store: bool,
+) -> None:
+    """The shared collector runner, with X's errors turned into clear CLI messages."""
+    try:
+        run_collector(settings, make, with_store=with_store)
+    except (XStreamError, RuleError, SearchError, CheckpointError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@collect.command("x")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Campaign config (TOML) whose hashtags and keywords become stream rules "
+    "[HASHWATCH_CONFIG].",
+)
+@click.option(
+    "--backfill",
+    metavar="DURATION",
+    help="Also fill this much history at start through recent search: 30m, 12h, 2d "
+    "(recent search reaches 7 days back).",
+)
+@click.option(
+    "--search",
+    "query",
+    metavar="QUERY",
+    help="Search only: publish what recent search finds for QUERY, then exit.",
+)
+@click.option(
+    "--since", metavar="WHEN", help="With --search: oldest post time, ISO 8601 or e.g. 2d."
+)
+@click.option(
+    "--until",
+    metavar="WHEN",
+    help="With --search: newest post time, ISO 8601 or e.g. 1h (default: now).",
+)
+@click.option(
+    "--store",
+    help="Store for the gaps table: sqlite:///path.db or postgresql://user@host:port/db "
+    "[HASHWATCH_STORE].",
+)
+@click.pass_context
+def x_command(
+    ctx: click.Context,
+    config: Path | None,
+    backfill: str | None,
+    query: str | None,
+    since: str | None,
+    until: str | None,
+    store: str | None,
+) -> None:
+    """Follow the campaign on X's filtered stream; fill outages through recent search.
+
+    Rules are made from the campaign's hashtags and keywords and synced at start (only rules
+    tagged for this campaign are ever deleted). Outages are recorded in the store's gaps
+    table and backfilled; a restart catches up from its checkpoint under the data directory.
+
+    The bearer token is read from the X_BEARER_TOKEN environment variable only;
+    X_API_BASE_URL (default https://api.twitter.com) points at a proxy or a test server.
+    """
+    settings = load_settings(store=store, config=config)
+    ctx.obj = settings
+    secret = settings.x_bearer_token.get_secret_value() if settings.x_bearer_token else ""
+    if not secret.strip():
+        raise click.UsageError(
+            "X_BEARER_TOKEN is not set: export the bearer token of your X app in the environment"
+        )
+    now = datetime.now(UTC)
+    base_url = settings.x_api_base_url
+
+    if query is not None:
+        if backfill:
+            raise click.UsageError("--backfill goes with the stream; with --search use --since")
+        try:
+            start = parse_when(since, now) if since else None
+            end = parse_when(until, now) if until else None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        run_x_collector(
+            settings,
+            lambda p, _store: XSearchCollector(
+                p, secret, query, since=start, until=end, base_url=base_url
+            ),
+            with_store=False,
+        )
+        return
+
+    if since or until:
+        raise click.UsageError("--since and --until go with --search")
+    if settings.config is None:
+        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
+    try:
+        campaign = load_campaign(settings.config)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        history = parse_duration(backfill) if backfill else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--backfill") from None
+    stream_config = XStreamConfig(base_url=base_url, backfill=history)
+    checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name))
+    run_x_collector(
+        settings,
+        lambda p, gaps: XStreamCollector(
+            p, campaign, secret, config=stream_config, store=gaps, checkpoint=checkpoint
+        ),
+        with_store=True,
+    )

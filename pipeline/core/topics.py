@@ -1,0 +1,71 @@
+"""The topic names that form hashwatch's public contract, and their creation."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from pipeline.core import kafka
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str = "hashwatch"
+
+    @property
+    def raw(self) -> str:
+        return f"{self.prefix}.posts.raw"
+
+    @property
+    def enriched(self) -> str:
+        return f"{self.prefix}.posts.enriched"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.prefix}.metrics"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}.deadletter"
+
+    @property
+    def reposts(self) -> str:
+        """Internal: reposts re-keyed by their original's uid (co-partitioned with raw)."""
+        return f"{self.prefix}.internal.reposts"
+
+    @property
+    def metrics_partials(self) -> str:
+        """Internal: per-batch metric partials, on one partition so one aggregator sees all."""
+        return f"{self.prefix}.internal.metrics-partials"
+
+    def public(self) -> list[str]:
+        return [self.raw, self.enriched, self.alerts, self.metrics, self.deadletter]
+
+    def all(self) -> list[str]:
+        return [*self.public(), self.reposts, self.metrics_partials]
+
+    def partitions(self, name: str, default: int) -> int:
+        return 1 if name == self.metrics_partials else default
+
+
+async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+    """Create every topic up front so partition counts are what we chose, not broker defaults."""
+    client = kafka.admin(bootstrap)
+    await client.start()
+    try:
+        existing = set(await client.list_topics())
+        missing = [t for t in topics.all() if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process raced us: fine
+                await client.create_topics(
+                    [NewTopic(name, topics.partitions(name, partitions), 1) for name in missing]
+                )
+    finally:
+        await client.close()

@@ -1,0 +1,194 @@
+"""What feeds the dashboard's state: a consumer of the output topics and the store's gaps.
+
+The consumer has no group and reads ``posts.enriched``, ``metrics`` and ``alerts`` from the
+earliest offsets, so a page opened late still shows the whole campaign.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.core import kafka
+from pipeline.core.topics import Topics
+from pipeline.dashboard.hub import Hub
+from pipeline.dashboard.state import DashboardState
+from pipeline.sinks import Store, open_store
+from schemas.alert import Alert
+from schemas.codec import DecodeError, decode
+from schemas.enriched import EnrichedPost
+from schemas.metrics import MetricsWindow
+
+log = logging.getLogger(__name__)
+
+GAPS_SQL = 'SELECT id, collector, start, "end", reason, recovered FROM gaps ORDER BY start DESC'
+
+
+class Feeder:
+    """The background work: topic consumer, gap poller, SSE pusher."""
+
+    def __init__(
+        self,
+        state: DashboardState,
+        hub: Hub,
+        bootstrap: str,
+        topics: Topics,
+        store_url: str | None,
+        push_interval: float,
+        gaps_interval: float,
+    ) -> None:
+        self.state = state
+        self.hub = hub
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.store_url = store_url
+        self.push_interval = push_interval
+        self.gaps_interval = gaps_interval
+        self.positions: dict[TopicPartition, int] = {}
+        self.store: Store | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self.tasks = [
+            asyncio.create_task(self.consume(), name="dashboard-consumer"),
+            asyncio.create_task(self.push(), name="dashboard-push"),
+        ]
+        if self.store_url:
+            self.state.set_store(configured=True)
+            self.tasks.append(asyncio.create_task(self.poll_gaps(), name="dashboard-gaps"))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+            self.store = None
+
+    async def push(self) -> None:
+        while True:
+            await asyncio.sleep(self.push_interval)
+            try:
+                self.hub.push()
+            except Exception:
+                log.exception("dashboard: building an update failed")
+
+    async def consume(self) -> None:
+        backoff = 1.0
+        while True:
+            consumer = kafka.consumer(
+                self.bootstrap,
+                group_id=None,
+                client_id="hashwatch-dashboard",
+                enable_auto_commit=False,
+                request_timeout_ms=10_000,
+            )
+            try:
+                await consumer.start()
+                await self._assign(consumer)
+                self.state.set_consumer(connected=True, error=None)
+                backoff = 1.0
+                while True:
+                    batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+                    for tp, records in batches.items():
+                        self._apply(tp.topic, [r.value for r in records if r.value is not None])
+                        if records:
+                            self.positions[tp] = records[-1].offset + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.state.set_consumer(connected=False, error=f"{type(exc).__name__}: {exc}")
+                log.warning("dashboard consumer: %s; retrying in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> None:
+        """Every partition of the three topics, resuming where a previous consumer stopped."""
+        wanted = [self.topics.enriched, self.topics.metrics, self.topics.alerts]
+        deadline = time.monotonic() + 30
+        partitions: list[TopicPartition] = []
+        while True:
+            await consumer.topics()  # refreshes metadata
+            partitions = [
+                TopicPartition(t, p)
+                for t in wanted
+                for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            if {tp.topic for tp in partitions} == set(wanted) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        if not partitions:
+            raise RuntimeError(f"none of the topics {', '.join(wanted)} exist")
+        consumer.assign(partitions)
+        fresh = [tp for tp in partitions if tp not in self.positions]
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        for tp in partitions:
+            if tp in self.positions:
+                consumer.seek(tp, self.positions[tp])
+
+    def _apply(self, topic: str, values: list[bytes]) -> None:
+        self.state.consumer["records"] = self.state.consumer.get("records", 0) + len(values)
+        if topic == self.topics.enriched:
+            posts = []
+            for value in values:
+                try:
+                    posts.append(decode(value, EnrichedPost))
+                except DecodeError:
+                    self.state.invalid[topic] += 1
+            self.state.add_posts(posts)
+        elif topic == self.topics.alerts:
+            for value in values:
+                try:
+                    self.state.add_alert(decode(value, Alert))
+                except DecodeError:
+                    self.state.invalid[topic] += 1
+        elif topic == self.topics.metrics:
+            for value in values:
+                try:
+                    self.state.add_metrics(decode(value, MetricsWindow))
+                except DecodeError:
+                    self.state.invalid[topic] += 1
+
+    async def poll_gaps(self) -> None:
+        assert self.store_url
+        last_error: str | None = None
+        while True:
+            try:
+                if self.store is None and _store_present(self.store_url):
+                    store = open_store(self.store_url)
+                    await store.open()
+                    self.store = store
+                if self.store is not None:
+                    self.state.set_gaps(await self.store.query(GAPS_SQL))
+                    self.state.set_store(error=None)
+                    last_error = None
+                else:
+                    self.state.set_store(error="store not created yet")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                message = f"{type(exc).__name__}: {exc}"
+                self.state.set_store(error=message)
+                if message != last_error:
+                    log.warning("dashboard: reading gaps from the store failed: %s", message)
+                    last_error = message
+            await asyncio.sleep(self.gaps_interval)
+
+
+def _store_present(url: str) -> bool:
+    """Never create an empty SQLite file where the pipeline's store is expected."""
+    if url.startswith("sqlite://"):
+        return Path(url.removeprefix("sqlite://")).exists()
+    return True

@@ -1,0 +1,40 @@
+"""Language identification of posts: a fastText+lingua cascade by default, or one backend.
+
+Every backend cleans the text first (see `clean`), answers `und` for posts with too few
+letters, and considers every language it knows unless a campaign's `languages` are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.enrich.langid.base import UND, Detection, Detector
+
+BACKENDS: tuple[str, ...] = ("cascade", "fasttext", "lingua", "langdetect")
+
+__all__ = ["BACKENDS", "UND", "Detection", "Detector", "make_detector"]
+
+
+def make_detector(backend: str = "cascade", languages: Sequence[str] | None = None) -> Detector:
+    """Build a detector; models load lazily on first use, once per process.
+
+    `languages` restricts answers to those codes (a campaign known to be in, say, Arabic and
+    Persian); it raises ValueError if the backend cannot detect one of them.
+    """
+    if backend == "cascade":
+        from pipeline.enrich.langid.cascade import CascadeDetector
+
+        return CascadeDetector(languages)
+    if backend == "fasttext":
+        from pipeline.enrich.langid.fasttext_backend import FastTextDetector
+
+        return FastTextDetector(languages)
+    if backend == "lingua":
+        from pipeline.enrich.langid.lingua_backend import LinguaDetector
+
+        return LinguaDetector(languages)
+    if backend == "langdetect":
+        from pipeline.enrich.langid.langdetect_backend import LangdetectDetector
+
+        return LangdetectDetector(languages)
+    raise ValueError(f"unknown language backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,152 @@
+"""The storage sink: enriched posts and alerts into the store, committed only once written.
+
+A sink is not a stream processor: it needs no tables and no per-record processing, so it
+runs as a plain aiokafka batch consumer (``getmany``) beside the Faust app rather than as a
+Faust agent, paying the consumer cost per batch instead of Faust's per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiokafka import ConsumerRecord
+
+from pipeline.core import kafka
+from pipeline.core.backoff import ExponentialBackoff
+from pipeline.core.counters import LatencyHistogram, StageCounters
+from pipeline.core.records import OutRecord
+from pipeline.core.settings import Settings
+from pipeline.core.topics import Topics
+from pipeline.sinks.base import Store
+from schemas.alert import Alert
+from schemas.codec import DecodeError, decode, encode
+from schemas.deadletter import DeadLetter
+from schemas.enriched import EnrichedPost
+
+log = logging.getLogger(__name__)
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+T = TypeVar("T")
+
+
+class StoreSink:
+    """Consumes the output topics as the ``<prefix>-store`` group; ``healthy`` is clear while
+    the store refuses writes, ``latency`` holds the write times."""
+
+    def __init__(
+        self,
+        store: Store,
+        bootstrap: str,
+        settings: Settings,
+        counters: StageCounters,
+        send: Callable[[list[OutRecord]], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.counters = counters
+        self.send = send  # dead letters go out through the worker's producer
+        self.healthy = asyncio.Event()
+        self.healthy.set()
+        self.latency = LatencyHistogram()
+        self.consumer = kafka.consumer(
+            bootstrap,
+            self.topics.enriched,
+            self.topics.alerts,
+            group_id=f"{settings.topic_prefix}-store",
+            max_poll_records=settings.batch_size,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run(), name="store-sink")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        topics, store, counters = self.topics, self.store, self.counters
+        timeout_ms = int(self.settings.batch_seconds * 1000)
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=timeout_ms)
+            if not batch:
+                continue
+            records = [r for recs in batch.values() for r in recs]
+            posts, rejected = decode_all(
+                [r for r in records if r.topic == topics.enriched], EnrichedPost, topics.deadletter
+            )
+            alerts, rejected_alerts = decode_all(
+                [r for r in records if r.topic == topics.alerts], Alert, topics.deadletter
+            )
+            await self.send([*rejected, *rejected_alerts])
+            await self.write_until_done(store.write, posts)
+            await self.write_until_done(store.write_alerts, alerts)
+            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+            counters.stored += len(posts)
+            counters.alerts_stored += len(alerts)
+
+    async def write_until_done(
+        self, write: Callable[[list[T]], Awaitable[None]], batch: list[T]
+    ) -> None:
+        """Keep retrying: offsets are committed only once the batch is written.
+
+        The worker keeps running through a database outage; ``healthy`` and the error counter
+        report it, and nothing is lost because nothing unwritten is committed.
+        """
+        if not batch:
+            return
+        backoff = ExponentialBackoff(RETRY_FIRST_S, RETRY_MAX_S)
+        while True:
+            began = time.perf_counter()
+            try:
+                await write(batch)
+            except Exception as exc:
+                self.counters.sink_errors += 1
+                self.healthy.clear()
+                delay = backoff.next()
+                log.error(
+                    "store write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            self.latency.observe(time.perf_counter() - began)
+            if not self.healthy.is_set():
+                log.warning("store is back; writing resumed")
+                self.healthy.set()
+            return
+
+
+def decode_all(
+    records: Sequence[ConsumerRecord[Any, Any]], record_type: type[T], deadletter: str
+) -> tuple[list[T], list[OutRecord]]:
+    """Anything on an output topic that is not its record type is dead-lettered, not fatal."""
+    good: list[T] = []
+    rejected: list[OutRecord] = []
+    for rec in records:
+        value = rec.value or b""
+        try:
+            good.append(decode(value, record_type))
+        except DecodeError as exc:
+            where = f"{rec.topic}/{rec.partition}@{rec.offset}"
+            log.warning("dead-lettered a bad record at %s: %s", where, exc)
+            letter = DeadLetter(
+                reason="schema",
+                detail=str(exc),
+                stage="store",
+                source=where,
+                original=value,
+                at=datetime.now(UTC),
+            )
+            rejected.append(OutRecord(deadletter, rec.key, encode(letter)))
+    return good, rejected
