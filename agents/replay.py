@@ -7,7 +7,7 @@ import gzip
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import orjson
 
@@ -45,6 +45,9 @@ class ReplayCollector(Collector):
         self.speed = speed
         self._first_event: float | None = None
         self._wall_start = 0.0
+
+    def parameters(self) -> dict[str, Any]:
+        return {"files": [str(p) for p in self.paths], "speed": self.speed}
 
     async def collect(self) -> None:
         for path in self.paths:

@@ -12,17 +12,17 @@ import click
 
 from agents.base import Collector
 from agents.checkpoint import CheckpointError, CheckpointFile, checkpoint_path
+from agents.live import StreamError
 from agents.publisher import KafkaPublisher, Publisher
 from agents.x.rules import RuleError
-from agents.x.search import SearchError
-from agents.x.stream import XSearchCollector, XStreamCollector, XStreamConfig, XStreamError
+from agents.x.search import SearchError, XSearchCollector
+from agents.x.stream import XStreamCollector, XStreamConfig
 from pipeline.core.campaign import CampaignError, load_campaign
 from pipeline.core.durations import parse_duration, parse_when
 from pipeline.core.progress import Progress
 from pipeline.core.settings import Settings, load_settings
 from pipeline.core.signals import run_until_signal
 from pipeline.core.topics import Topics, create_topics
-from pipeline.sinks import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,9 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
     return settings
 
 
-def run_collector(
-    settings: Settings,
-    make: Callable[[Publisher, Store | None], Collector],
-    *,
-    with_store: bool = False,
-) -> None:
-    """Publish what a collector collects to HASHWATCH_BROKER; ``with_store`` opens the store
-    too (the X collector records its gaps there)."""
+def run_collector(settings: Settings, make: Callable[[Publisher], Collector]) -> None:
+    """Publish what a collector collects (posts, dead letters, gaps, the run's record) to
+    HASHWATCH_BROKER, until it is done or Ctrl-C."""
 
     if not settings.broker:
         raise click.UsageError(
@@ -54,11 +49,8 @@ def run_collector(
         await create_topics(bootstrap, topics, settings.partitions)
         publisher = KafkaPublisher(bootstrap, topics)
         await publisher.start()
-        store = open_store(settings.store_url()) if with_store else None
         try:
-            if store is not None:
-                await store.open()
-            collector = make(publisher, store)
+            collector = make(publisher)
             collector.progress = Progress(None, collector.name, unit="posts", log=log)
             try:
                 stats = await collector.run()
@@ -68,8 +60,6 @@ def run_collector(
             click.echo(stats.line(collector.name))
         finally:
             await publisher.stop()
-            if store is not None:
-                await store.close()
 
     run_until_signal(go())
 
@@ -91,7 +81,7 @@ def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | N
     """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
     from agents.replay import ReplayCollector
 
-    run_collector(_settings(ctx), lambda p, _: ReplayCollector(p, files, speed=speed))
+    run_collector(_settings(ctx), lambda p: ReplayCollector(p, files, speed=speed))
 
 
 @collect.command("synth")
@@ -114,7 +104,7 @@ def collect_synth(
 
     run_collector(
         _settings(ctx),
-        lambda p, _: SynthCollector(
+        lambda p: SynthCollector(
             p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast
         ),
     )
@@ -122,14 +112,12 @@ def collect_synth(
 
 def run_x_collector(
     settings: Settings,
-    make: Callable[[Publisher, Store | None], Collector],
-    *,
-    with_store: bool,
+    make: Callable[[Publisher], Collector],
 ) -> None:
     """The shared collector runner, with X's errors turned into clear CLI messages."""
     try:
-        run_collector(settings, make, with_store=with_store)
-    except (XStreamError, RuleError, SearchError, CheckpointError) as exc:
+        run_collector(settings, make)
+    except (StreamError, RuleError, SearchError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -160,11 +148,6 @@ def run_x_collector(
     metavar="WHEN",
     help="With --search: newest post time, ISO 8601 or e.g. 1h (default: now).",
 )
-@click.option(
-    "--store",
-    help="Store for the gaps table: sqlite:///path.db or postgresql://user@host:port/db "
-    "[HASHWATCH_STORE].",
-)
 @click.pass_context
 def x_command(
     ctx: click.Context,
@@ -173,18 +156,18 @@ def x_command(
     query: str | None,
     since: str | None,
     until: str | None,
-    store: str | None,
 ) -> None:
     """Follow the campaign on X's filtered stream; fill outages through recent search.
 
     Rules are made from the campaign's hashtags and keywords and synced at start (only rules
-    tagged for this campaign are ever deleted). Outages are recorded in the store's gaps
-    table and backfilled; a restart catches up from its checkpoint under the data directory.
+    tagged for this campaign are ever deleted). Outages are published as gaps (the worker
+    stores them) and backfilled; a restart catches up from its checkpoint under the data
+    directory.
 
     The bearer token is read from the X_BEARER_TOKEN environment variable only;
     X_API_BASE_URL (default https://api.twitter.com) points at a proxy or a test server.
     """
-    settings = load_settings(store=store, config=config)
+    settings = load_settings(config=config)
     ctx.obj = settings
     secret = settings.x_bearer_token.get_secret_value() if settings.x_bearer_token else ""
     if not secret.strip():
@@ -204,10 +187,7 @@ def x_command(
             raise click.BadParameter(str(exc)) from None
         run_x_collector(
             settings,
-            lambda p, _store: XSearchCollector(
-                p, secret, query, since=start, until=end, base_url=base_url
-            ),
-            with_store=False,
+            lambda p: XSearchCollector(p, secret, query, since=start, until=end, base_url=base_url),
         )
         return
 
@@ -227,8 +207,7 @@ def x_command(
     checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name))
     run_x_collector(
         settings,
-        lambda p, gaps: XStreamCollector(
-            p, campaign, secret, config=stream_config, store=gaps, checkpoint=checkpoint
+        lambda p: XStreamCollector(
+            p, campaign, secret, config=stream_config, checkpoint=checkpoint
         ),
-        with_store=True,
     )

@@ -34,9 +34,9 @@ async def run_demo(settings: Settings, rate: float, duration: float | None, seed
         print(f"hashwatch demo: broker {s.bootstrap}, store {redact_url(s.store.url)}", flush=True)
         print("synthetic campaign: Arabic, English, Turkish and more; Ctrl-C to stop", flush=True)
         try:
-            dash = await serve_dashboard(settings, s.bootstrap, s.store.url)
+            dash = await serve_dashboard(settings, s.bootstrap)
         except OSError:  # the configured port is taken: any free one will do for a demo
-            dash = await serve_dashboard(settings, s.bootstrap, s.store.url, port=0)
+            dash = await serve_dashboard(settings, s.bootstrap, port=0)
         print(f"dashboard: {dash.url}  (open it in a browser)", flush=True)
         if sys.stdout.isatty():
             webbrowser.open(dash.url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -69,12 +70,24 @@ async def wait_until(done: Callable[[], bool], c: StageCounters, stall_timeout: 
 
 
 async def wait_drained(
-    worker: Worker, published: int, stall_timeout: float = 60.0, *, final: bool = True
+    worker: Worker,
+    published: int,
+    stall_timeout: float = 60.0,
+    *,
+    final: bool = True,
+    records: Counter[str] | None = None,
 ) -> None:
     """Wait until everything published went all the way through; ``final`` closes open
-    windows too (end of an archive) and waits for their alerts to be stored."""
+    windows too (end of an archive) and waits for their alerts to be stored. ``records``
+    (what a ``KafkaPublisher`` sent, by kind) adds its gaps and collection runs."""
     c = worker.counters
-    await wait_until(lambda: drained(c, published), c, stall_timeout)
+    gaps = records["gap"] if records else 0
+    runs = records["collection"] if records else 0
+    await wait_until(
+        lambda: drained(c, published) and c.gaps_stored >= gaps and c.collections_stored >= runs,
+        c,
+        stall_timeout,
+    )
     if final:
         await worker.flush()
         await wait_until(lambda: c.alerts_stored >= c.alerts_sent, c, stall_timeout)
@@ -106,7 +119,7 @@ async def run_archive(
                 await publisher.stop()
             if progress is not None:
                 progress.set_total(stats.posts)  # an ETA for the drain from here on
-            await wait_drained(s.worker, stats.posts)
+            await wait_drained(s.worker, stats.posts, records=publisher.sent)
         finally:
             ticker.cancel()
             if progress is not None:

@@ -10,6 +10,16 @@ from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
-from schemas.post import Post
+from schemas.collection import Collection
+from schemas.post import Post, PostDeletion
 
-__all__ = ["Alert", "DeadLetter", "EnrichedPost", "Gap", "MetricsWindow", "Post"]
+__all__ = [
+    "Alert",
+    "Collection",
+    "DeadLetter",
+    "EnrichedPost",
+    "Gap",
+    "MetricsWindow",
+    "Post",
+    "PostDeletion",
+]

@@ -37,4 +37,5 @@ class EnrichedPost(msgspec.Struct, frozen=True, kw_only=True, tag="enriched/1", 
     repost_of: str | None = None  # uid of the original when this is a retweet
     amplification: int = 0  # reposts of the original seen so far (of this post if it is one)
     cluster: Cluster | None = None  # copy-paste cluster, when the text is long enough to tell
+    edit: bool = False  # a later version of a post already published: kept, never recounted
     processed_at: datetime

@@ -1,4 +1,8 @@
-"""Gap v1: a window in which a collector was not collecting, and what backfill recovered."""
+"""Gap v1: a window in which a collector was not collecting, and what backfill recovered.
+
+Published on ``hashwatch.gaps`` (keyed by ``id``) when the outage opens, when it closes and
+when its backfill is done, so a gap is never lost while the store is down.
+"""
 
 from __future__ import annotations
 
@@ -14,3 +18,5 @@ class Gap(msgspec.Struct, frozen=True, kw_only=True, tag="gap/1", tag_field="sch
     end: datetime | None = None  # None while the outage is still open
     reason: str
     recovered: int = 0  # posts backfilled for this window
+    source: str | None = None  # which stream: an instance and tag, a Jetstream host
+    collection: str | None = None  # the collection run that saw the outage

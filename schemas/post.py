@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -53,10 +54,16 @@ class MatchingRule(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Provenance(msgspec.Struct, frozen=True, kw_only=True):
-    collector: str  # e.g. "replay", "synth", "x-stream"
+    collector: str  # e.g. "replay", "synth", "x-stream", "mastodon", "bluesky"
     version: str  # hashwatch version that collected it
     retrieved_at: datetime
     source: str  # file path, API endpoint or generator seed
+    sha256: str | None = None  # hex SHA-256 of ``raw``: the exact bytes received
+    collection: str | None = None  # the collection run (hashwatch.collections) that got it
+
+    def of(self, raw: bytes) -> Provenance:
+        """This provenance for the payload ``raw``: stamped with the SHA-256 of its bytes."""
+        return msgspec.structs.replace(self, sha256=hashlib.sha256(raw).hexdigest())
 
 
 class Post(msgspec.Struct, frozen=True, kw_only=True, tag="post/1", tag_field="schema"):
@@ -77,8 +84,12 @@ class Post(msgspec.Struct, frozen=True, kw_only=True, tag="post/1", tag_field="s
     platform_lang: str | None = None  # the platform's own label, kept for comparison
     possibly_sensitive: bool = False
     rules: list[MatchingRule] = []
+    content_warning: str | None = None  # shown before the text (Mastodon's spoiler_text)
+    edited_at: datetime | None = None  # set on a version the platform says was edited
+    version: str | None = None  # the platform's id of this version (a record cid, an edit time)
+    context: dict[str, Any] | None = None  # what the payload is read with (X page expansions)
     provenance: Provenance
-    raw: msgspec.Raw  # the platform payload, byte for byte
+    raw: msgspec.Raw  # the platform payload, byte for byte as received
 
     def reference(self, kind: ReferenceType) -> str | None:
         """The uid this post points to by ``kind``, if any."""
@@ -86,3 +97,18 @@ class Post(msgspec.Struct, frozen=True, kw_only=True, tag="post/1", tag_field="s
             if ref.type == kind:
                 return ref.uid
         return None
+
+
+class PostDeletion(msgspec.Struct, frozen=True, kw_only=True, tag="deletion/1", tag_field="schema"):
+    """PostDeletion v1: the platform says a post was deleted. The post's row is kept as
+    evidence and marked; this record travels on the post topics, keyed by the post's uid."""
+
+    uid: Uid
+    platform: Platform
+    id: str
+    deleted_at: datetime  # when the platform says, else when the deletion was seen
+    provenance: Provenance
+    raw: msgspec.Raw  # the delete event as received
+
+
+PostEvent = Post | PostDeletion  # what the raw topic carries

@@ -158,15 +158,7 @@ async def campaign(
     assert summary.unique > 100
     store = open_store(settings.store_url())
     await store.open()
-    dashboard = await serve_dashboard(
-        settings,
-        broker.bootstrap,
-        settings.store_url(),
-        "127.0.0.1",
-        0,
-        push_interval=0.2,
-        gaps_interval=0.3,
-    )
+    dashboard = await serve_dashboard(settings, broker.bootstrap, "127.0.0.1", 0, push_interval=0.2)
     try:
         yield Campaign(settings, summary, store, dashboard)
     finally:
@@ -298,7 +290,7 @@ async def test_sse_streams_updates_with_raw_text(campaign: Campaign) -> None:
             )
             await producer.send_and_wait(topics.metrics, encode(window), key=b"w")
             gap = Gap(id="x-stream:1", collector="x-stream", start=now, reason="HTTP 429")
-            await campaign.store.write_gaps([gap])
+            await producer.send_and_wait(topics.gaps, encode(gap), key=gap.id.encode())
 
             seen: dict[str, Any] = {}
             async with asyncio.timeout(15):
@@ -379,7 +371,7 @@ def test_binding_beyond_loopback_needs_a_token() -> None:
 async def test_serve_refuses_before_binding(broker: EmbeddedBroker, tmp_path: Path) -> None:
     settings = make_settings(broker, tmp_path, dashboard_host="0.0.0.0")
     with pytest.raises(DashboardConfigError):
-        await serve_dashboard(settings, broker.bootstrap, None, port=0)
+        await serve_dashboard(settings, broker.bootstrap, port=0)
 
 
 async def test_token_is_required_and_never_logged(
@@ -388,7 +380,7 @@ async def test_token_is_required_and_never_logged(
     await broker.wait_ready()
     settings = make_settings(broker, tmp_path, dashboard_token=SecretStr(TOKEN))
     caplog.set_level(logging.DEBUG)
-    async with await serve_dashboard(settings, broker.bootstrap, None, "127.0.0.1", 0) as dash:
+    async with await serve_dashboard(settings, broker.bootstrap, "127.0.0.1", 0) as dash:
         api = dash.url + "api/snapshot"
         assert (await get_json(api))[0] == 401
         assert (await get_json(api, {"X-Hashwatch-Token": TOKEN[:-1] + "x"}))[0] == 401

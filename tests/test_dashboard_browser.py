@@ -122,9 +122,7 @@ async def test_dashboard_page_in_chromium(
         batch_seconds=0.05,
     )
     async with session(settings) as s:
-        dash = await serve_dashboard(
-            settings, s.bootstrap, s.store.url, "127.0.0.1", 0, gaps_interval=0.5
-        )
+        dash = await serve_dashboard(settings, s.bootstrap, "127.0.0.1", 0)
         page = await browser.new_page(viewport={"width": 1440, "height": 1400})
         problems: list[str] = []
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
@@ -158,11 +156,7 @@ async def test_dashboard_page_in_chromium(
                 await stored_count(s.store, unique)
                 for post in special:  # last, so they head the feed
                     await publisher.post(post)
-            finally:
-                await publisher.stop()
-            await stored_count(s.store, unique + len(special))
-            await s.store.write_gaps(
-                [
+                await publisher.gap(
                     Gap(
                         id="x-stream:test",
                         collector="x-stream",
@@ -171,8 +165,10 @@ async def test_dashboard_page_in_chromium(
                         reason="HTTP 429 rate limit",
                         recovered=37,
                     )
-                ]
-            )
+                )
+            finally:
+                await publisher.stop()
+            await stored_count(s.store, unique + len(special))
             await publish_alert(settings, s.topics.alerts, end)
 
             stored = await store_numbers(s.store)

@@ -105,6 +105,12 @@ async def test_every_recorded_file_goes_through_run_with_the_right_counts(
     assert stored_media == {k: v for k, v in exp.media.items() if v}
     assert summary.by_media_type == dict(Counter(t for m in exp.media.values() for t in m.values()))
     assert sum(summary.by_language.values()) == summary.unique
+    # the run itself is on record: which collector, its parameters, when, and how it ended
+    [(collector, params, stopped, outcome)] = rows(
+        db, "SELECT collector, parameters, stopped_at, outcome FROM collections"
+    )
+    assert collector == "replay" and outcome == "finished" and stopped is not None
+    assert orjson.loads(params)["files"] == [str(f) for f in files]
 
 
 async def test_a_restarted_worker_remembers_what_it_has_seen(

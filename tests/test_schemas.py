@@ -20,9 +20,12 @@ from pipeline.enrich.enricher import Enricher
 from pipeline.testing import ScriptedDetector
 from schemas.alert import Alert
 from schemas.codec import RECORD_TYPES, encode
+from schemas.collection import Collection
 from schemas.gap import Gap
 from schemas.generate import JSON_DIR, render
 from schemas.metrics import Count, MetricsWindow
+from schemas.post import PostDeletion
+from schemas.testing import PROVENANCE
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -89,6 +92,29 @@ def _records(x_data: Path) -> dict[str, list[Any]]:
             )
         ],
         "gap.v1": [encode(Gap(id="x:1", collector="x", start=NOW, reason="http-503"))],
+        "deletion.v1": [
+            encode(
+                PostDeletion(
+                    uid="mastodon:https://m.example/users/a/statuses/1",
+                    platform="mastodon",
+                    id="1",
+                    deleted_at=NOW,
+                    provenance=PROVENANCE,
+                    raw=msgspec.Raw(b'"1"'),
+                )
+            )
+        ],
+        "collection.v1": [
+            encode(
+                Collection(
+                    id="c1",
+                    collector="replay",
+                    software="hashwatch 0.1.0",
+                    host="h",
+                    started_at=NOW,
+                )
+            )
+        ],
     }
 
 

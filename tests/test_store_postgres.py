@@ -53,6 +53,7 @@ async def test_migrations_create_the_tables_once(url: str, schema: str) -> None:
     )
     assert tables == [
         ("alerts",),
+        ("collections",),
         ("gaps",),
         ("hashtags",),
         ("media",),

@@ -14,8 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 from agents.base import CollectorStats
-from agents.checkpoint import Checkpoint, CheckpointError, CheckpointFile, checkpoint_path
+from agents.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointFile,
+    StreamCheckpoint,
+    checkpoint_path,
+)
+from agents.live import StreamError
 from agents.testing import ListPublisher
+from agents.x.connection import classify_stream_error, http_schedule
 from agents.x.rules import (
     Rule,
     RuleError,
@@ -29,14 +37,8 @@ from agents.x.rules import (
     rule_tag,
     sync_rules,
 )
-from agents.x.stream import (
-    XSearchCollector,
-    XStreamCollector,
-    XStreamConfig,
-    XStreamError,
-    classify_stream_error,
-    http_schedule,
-)
+from agents.x.search import XSearchCollector
+from agents.x.stream import XStreamCollector, XStreamConfig
 from pipeline.collect import x_command
 from pipeline.core.backoff import (
     Delay,
@@ -47,7 +49,6 @@ from pipeline.core.backoff import (
 )
 from pipeline.core.campaign import Campaign, XSettings, load_campaign, parse_campaign
 from pipeline.core.durations import parse_duration, parse_when
-from pipeline.sinks import Store, open_store
 from schemas.codec import encode
 from tests.fakes.x_api import (
     OPERATIONAL_DISCONNECT,
@@ -93,14 +94,6 @@ async def fake_x(x_data: Path) -> AsyncIterator[FakeX]:
     await server.start()
     yield server
     await server.close()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/x.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def config(server: FakeX, **overrides: object) -> XStreamConfig:
@@ -354,7 +347,9 @@ def test_checkpoint_round_trip_and_bad_file(tmp_path: Path) -> None:
     assert path.parent == tmp_path / "checkpoints" and "/" not in path.name[2:]
     file = CheckpointFile(path)
     assert file.load() == Checkpoint()
-    saved = Checkpoint(last_id="42", covered_until=datetime(2026, 1, 1, tzinfo=UTC))
+    saved = Checkpoint(
+        streams={"x": StreamCheckpoint(cursor="42", covered_until=datetime(2026, 1, 1, tzinfo=UTC))}
+    )
     file.save(saved)
     assert file.load() == saved
     path.write_text("{not json")
@@ -393,7 +388,6 @@ RECONNECT_SCHEDULE = [0.25, 0.5, 5, 10, 60, 0.25, 0.25]
 
 async def test_every_fault_kind_gap_and_backfill(
     fake_x: FakeX,
-    store: Store,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
@@ -409,7 +403,6 @@ async def test_every_fault_kind_gap_and_backfill(
         CAMPAIGN,
         TOKEN,
         config=config(fake_x),
-        store=store,
         checkpoint=checkpoint,
         clock=clock,
     )
@@ -465,11 +458,9 @@ async def test_every_fault_kind_gap_and_backfill(
     assert [d.seconds for d in collector.delays] == clock.sleeps  # nothing slept around the clock
 
     # every outage is a gap with the right bounds and what its backfill recovered
-    rows = await store.query('SELECT id, start, "end", reason, recovered FROM gaps ORDER BY start')
-    gaps = [
-        (datetime.fromisoformat(str(s)), datetime.fromisoformat(str(e)), str(r), int(str(n)))
-        for _, s, e, r, n in rows
-    ]
+    published = sorted(publisher.latest_gaps().values(), key=lambda g: g.start)
+    gaps = [(g.start, g.end, g.reason, g.recovered) for g in published]
+    assert all(g.end is not None and g.source == collector.stream.source for g in published)
     assert len(gaps) == 3
     (s1, e1, r1, n1), (s2, e2, r2, n2), (s3, e3, r3, n3) = gaps
     assert near(s1, conns[0].last_full_write or 0) and near(e1, conns[5].ok_at or 0)
@@ -525,8 +516,8 @@ async def test_every_fault_kind_gap_and_backfill(
     assert {"username", "name"} <= set(params["user.fields"].split(","))
 
     # the checkpoint knows the newest post seen on the stream
-    saved = checkpoint.load()
-    assert saved.last_id == max(conns[7].streamed, key=int) and saved.pending == []
+    saved = checkpoint.load().stream("x")
+    assert saved.cursor == max(conns[7].streamed, key=int) and saved.pending == []
 
     # the token never shows: not in logs, output, records, the store or the checkpoint
     assert fake_x.unauthorized == 0
@@ -538,14 +529,11 @@ async def test_every_fault_kind_gap_and_backfill(
     secret = TOKEN.encode()
     assert all(secret not in encode(p) for p in publisher.posts)
     assert all(secret not in encode(d) for d in publisher.dead_letters)
-    for db in tmp_path.glob("x.db*"):
-        assert secret not in db.read_bytes()
+    assert all(secret not in encode(g) for g in publisher.gaps + publisher.collections)
     assert secret not in checkpoint.path.read_bytes()
 
 
-async def test_restart_backfills_what_it_missed_while_down(
-    fake_x: FakeX, store: Store, tmp_path: Path
-) -> None:
+async def test_restart_backfills_what_it_missed_while_down(fake_x: FakeX, tmp_path: Path) -> None:
     checkpoint = CheckpointFile(checkpoint_path(tmp_path, "detainees"))
     first = ListPublisher()
     fake_x.plans.append(Plan(posts=3))
@@ -556,14 +544,13 @@ async def test_restart_backfills_what_it_missed_while_down(
             CAMPAIGN,
             TOKEN,
             config=config(fake_x),
-            store=store,
             checkpoint=checkpoint,
             clock=FastClock(),
         )
 
     await run_until(collector(first), lambda: len(first.posts) == 3)
-    saved = checkpoint.load()
-    assert saved.last_id == fake_x.conns[0].streamed[-1] and saved.covered_until is not None
+    saved = checkpoint.load().stream("x")
+    assert saved.cursor == fake_x.conns[0].streamed[-1] and saved.covered_until is not None
 
     missed = {p.id for p in fake_x.create(3, offline=True)}  # posted while nobody listened
     second = ListPublisher()
@@ -573,12 +560,11 @@ async def test_restart_backfills_what_it_missed_while_down(
         restarted,
         lambda: {f"x:{i}" for i in missed} <= uids(second) and restarted.backfills_pending() == 0,
     )
-    rows = await store.query('SELECT start, "end", reason, recovered FROM gaps')
-    [(start, end, reason, recovered)] = rows
-    assert datetime.fromisoformat(str(start)) == saved.covered_until
-    assert near(datetime.fromisoformat(str(end)), fake_x.conns[1].ok_at or 0)
-    assert (reason, recovered) == ("collector not running", 3)
-    assert windows(fake_x) == {(saved.last_id, fake_x.conns[1].streamed[0])}
+    [gap] = second.latest_gaps().values()
+    assert gap.start == saved.covered_until and gap.end is not None
+    assert near(gap.end, fake_x.conns[1].ok_at or 0)
+    assert (gap.reason, gap.recovered) == ("collector not running", 3)
+    assert windows(fake_x) == {(saved.cursor, fake_x.conns[1].streamed[0])}
 
 
 class HoldClock(FastClock):
@@ -589,24 +575,22 @@ class HoldClock(FastClock):
         await asyncio.Event().wait()
 
 
-async def test_a_gap_open_at_stop_is_closed_by_the_restart(
-    fake_x: FakeX, store: Store, tmp_path: Path
-) -> None:
+async def test_a_gap_open_at_stop_is_closed_by_the_restart(fake_x: FakeX, tmp_path: Path) -> None:
     checkpoint = CheckpointFile(checkpoint_path(tmp_path, "detainees"))
     fake_x.plans.append(Plan(posts=2, then="close", offline=2))
+    first = ListPublisher()
     down = XStreamCollector(
-        ListPublisher(),
+        first,
         CAMPAIGN,
         TOKEN,
         config=config(fake_x),
-        store=store,
         checkpoint=checkpoint,
         clock=HoldClock(),
     )
     await run_until(down, lambda: len(down.delays) == 1)  # stopped while waiting to reconnect
-    [(gap_id, end)] = await store.query('SELECT id, "end" FROM gaps')
-    assert end is None  # still open
-    saved = checkpoint.load()
+    [opened] = first.latest_gaps().values()
+    assert opened.end is None  # still open
+    saved = checkpoint.load().stream("x")
     assert saved.outage == "closed by the server"
     assert saved.covered_until is not None
     assert near(saved.covered_until, fake_x.conns[0].last_full_write or 0)
@@ -618,18 +602,16 @@ async def test_a_gap_open_at_stop_is_closed_by_the_restart(
         CAMPAIGN,
         TOKEN,
         config=config(fake_x),
-        store=store,
         checkpoint=checkpoint,
         clock=FastClock(),
     )
     await run_until(up, lambda: len(publisher.posts) >= 3 and up.backfills_pending() == 0)
-    rows = await store.query('SELECT id, reason, recovered, "end" FROM gaps')
-    [(same_id, reason, recovered, closed)] = rows  # the same gap, now closed, not a second one
-    assert same_id == gap_id and closed is not None
-    assert (reason, recovered) == ("closed by the server; collector not running", 2)
+    [closed] = publisher.latest_gaps().values()  # the same gap, now closed, not a second one
+    assert closed.id == opened.id and closed.end is not None
+    assert (closed.reason, closed.recovered) == ("closed by the server; collector not running", 2)
 
 
-async def test_backfill_at_start_fills_history(fake_x: FakeX, store: Store) -> None:
+async def test_backfill_at_start_fills_history(fake_x: FakeX) -> None:
     now = time.time()
     old = {p.id for p in fake_x.create(4, at=now - 86400)}
     too_old = {p.id for p in fake_x.create(2, at=now - 3 * 86400)}
@@ -640,7 +622,6 @@ async def test_backfill_at_start_fills_history(fake_x: FakeX, store: Store) -> N
         CAMPAIGN,
         TOKEN,
         config=config(fake_x, backfill=timedelta(days=2)),
-        store=store,
         clock=FastClock(),
     )
     await run_until(
@@ -648,7 +629,7 @@ async def test_backfill_at_start_fills_history(fake_x: FakeX, store: Store) -> N
         lambda: {f"x:{i}" for i in old} <= uids(publisher) and collector.backfills_pending() == 0,
     )
     assert not {f"x:{i}" for i in too_old} & uids(publisher)
-    assert await store.query("SELECT count(*) FROM gaps") == [(0,)]  # history is not an outage
+    assert publisher.gaps == []  # history is not an outage
     for entry in fake_x.search_log:
         start = datetime.fromisoformat(entry["params"]["start_time"].replace("Z", "+00:00"))
         assert near(start, now - 2 * 86400, 5)
@@ -678,9 +659,7 @@ async def test_search_only(fake_x: FakeX) -> None:
     assert len(fake_x.search_log) == 3  # the 429, then two pages
 
 
-async def test_refusals_stop_the_collector_with_a_clear_message(
-    fake_x: FakeX, store: Store
-) -> None:
+async def test_refusals_stop_the_collector_with_a_clear_message(fake_x: FakeX) -> None:
     wrong = XStreamCollector(
         ListPublisher(), CAMPAIGN, "not-the-token-123", config=config(fake_x), clock=FastClock()
     )
@@ -688,9 +667,9 @@ async def test_refusals_stop_the_collector_with_a_clear_message(
         await wrong.run()
     fake_x.plans.append(Plan("http", status=401))
     refused = XStreamCollector(
-        ListPublisher(), CAMPAIGN, TOKEN, config=config(fake_x), store=store, clock=FastClock()
+        ListPublisher(), CAMPAIGN, TOKEN, config=config(fake_x), clock=FastClock()
     )
-    with pytest.raises(XStreamError, match="check X_BEARER_TOKEN") as info:
+    with pytest.raises(StreamError, match="check X_BEARER_TOKEN") as info:
         await refused.run()
     assert TOKEN not in str(info.value)
     assert refused.delays == []  # retrying would not help, so it does not
@@ -710,7 +689,7 @@ def test_cli_help_and_errors_never_show_the_token(
     help_text = runner.invoke(x_command, ["--help"])
     assert help_text.exit_code == 0
     assert "X_BEARER_TOKEN" in help_text.output and TOKEN not in help_text.output
-    for option in ("--config", "--backfill", "--search", "--since", "--until", "--store"):
+    for option in ("--config", "--backfill", "--search", "--since", "--until"):
         assert option in help_text.output
 
     no_config = runner.invoke(x_command, [])

@@ -200,6 +200,7 @@ class SynthStream:
             "author": author.handle,
             "lang": lang,
         }
+        payload = encode(raw)
         return Post(
             uid=f"{platform}:{post_id}",
             platform=platform,
@@ -214,8 +215,8 @@ class SynthStream:
             references=refs,
             platform_lang=lang,
             possibly_sensitive=bool(media) and self.rng.random() < 0.1,
-            provenance=self._provenance,
-            raw=msgspec.Raw(encode(raw)),
+            provenance=self._provenance.of(payload),
+            raw=msgspec.Raw(payload),
         )
 
     def _pick_lang(self) -> str:
@@ -289,9 +290,8 @@ class SynthCollector(Collector):
                 delay = began + campaign.clock - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                post = msgspec.structs.replace(
-                    post, provenance=self.provenance(post.provenance.source)
-                )
+                stamped = self.provenance(post.provenance.source).of(bytes(post.raw))
+                post = msgspec.structs.replace(post, provenance=stamped)
             elif self.stats.read % 500 == 0:
                 await asyncio.sleep(0)
             await self.emit(post)

@@ -243,7 +243,7 @@ def to_post(
             for r in rules or ()
             if isinstance(r, dict)
         ],
-        provenance=provenance,
+        provenance=provenance.of(raw),
         raw=msgspec.Raw(raw),
     )
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import tweepy
 
-from agents.x.search import point_session, protect
+from agents.x.http import point_session, protect
 from pipeline.core.campaign import Campaign, XSettings
 
 log = logging.getLogger(__name__)

@@ -1,150 +1,36 @@
-"""X API v2 recent search through tweepy, and the HTTP plumbing the stream shares with it.
+"""X API v2 recent search through tweepy: the backfill of the stream, and ``--search``.
 
-Pointing tweepy at ``X_API_BASE_URL``: tweepy 4.17 writes ``https://api.twitter.com`` into
-every URL it builds (``BaseClient.request`` and ``StreamingClient._connect`` hold it in a
-local variable; there is no host attribute or parameter). Instead of patching tweepy, we use
-requests' documented extension point: a transport adapter, mounted for that prefix on the
-``session`` attribute tweepy documents for ``Client`` and ``StreamingClient``. The adapter
-rewrites the prefix to the configured base URL (a proxy, or the test server) and applies our
-timeouts — tweepy's filter() has no timeout parameter, and the stream's read timeout is how a
-stalled stream is noticed.
-
-The bearer token: tweepy logs request headers, Authorization included, at DEBUG. ``protect``
-installs a filter on tweepy's loggers that masks the token in every record before any handler
-sees it; nothing in hashwatch itself ever formats the token.
+``XSearch`` pages through ``GET /2/tweets/search/recent`` within X's rate limits;
+``publish_page`` turns a page into posts; ``XSearchCollector`` is ``hashwatch collect x
+--search QUERY``: one query, then done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 import orjson
 import requests
 import tweepy
-from requests.adapters import HTTPAdapter
-from requests.utils import should_bypass_proxies
 
-from pipeline.core.backoff import ExponentialBackoff, LinearBackoff, Waiter
+from agents.base import Collector
+from agents.publisher import Publisher
+from agents.x.http import point_session, protect, request_fields
+from agents.x.payload import MappingError, NotAPost, posts_from_object
+from agents.x.rules import Rule
+from pipeline.core.backoff import Clock, ExponentialBackoff, LinearBackoff, SystemClock, Waiter
+from schemas.post import MatchingRule
 
 log = logging.getLogger(__name__)
 
-TWEEPY_HOST = "https://api.twitter.com"  # what tweepy 4.17 hard-codes in every URL
-
-# Everything Post v1 (agents/x_payload.py) reads, for the stream and for search alike.
-EXPANSIONS = [
-    "author_id",
-    "referenced_tweets.id",
-    "referenced_tweets.id.author_id",
-    "attachments.media_keys",
-    "entities.mentions.username",
-    "in_reply_to_user_id",
-]
-TWEET_FIELDS = [
-    "attachments",
-    "author_id",
-    "conversation_id",
-    "created_at",
-    "edit_history_tweet_ids",
-    "entities",
-    "in_reply_to_user_id",
-    "lang",
-    "note_tweet",
-    "possibly_sensitive",
-    "referenced_tweets",
-]
-MEDIA_FIELDS = [
-    "alt_text",
-    "duration_ms",
-    "height",
-    "media_key",
-    "preview_image_url",
-    "type",
-    "url",
-    "variants",
-    "width",
-]
-USER_FIELDS = ["name", "username"]
-
-
-def request_fields() -> dict[str, list[str]]:
-    """tweepy keyword arguments asking for every field and expansion Post v1 needs."""
-    return {
-        "expansions": list(EXPANSIONS),
-        "tweet_fields": list(TWEET_FIELDS),
-        "media_fields": list(MEDIA_FIELDS),
-        "user_fields": list(USER_FIELDS),
-    }
-
-
-class BaseUrlAdapter(HTTPAdapter):
-    """Sends tweepy's ``https://api.twitter.com/...`` requests to ``base_url`` instead."""
-
-    def __init__(self, base_url: str, timeout: tuple[float, float | None]) -> None:
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: bool | str = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
-        url = request.url or ""
-        if self.base_url != TWEEPY_HOST and url.startswith(TWEEPY_HOST + "/"):
-            request.url = self.base_url + url[len(TWEEPY_HOST) :]
-            if should_bypass_proxies(request.url, no_proxy=None):
-                proxies = {}  # chosen for api.twitter.com; NO_PROXY may exempt the new host
-        return super().send(
-            request, stream=stream, timeout=self.timeout, verify=verify, cert=cert, proxies=proxies
-        )
-
-
-def point_session(
-    session: requests.Session, base_url: str, *, connect_timeout: float, read_timeout: float | None
-) -> None:
-    session.mount(TWEEPY_HOST + "/", BaseUrlAdapter(base_url, (connect_timeout, read_timeout)))
-
-
-class _MaskSecret(logging.Filter):
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg = message.replace(self.secret, "***")
-            record.args = None
-        return True
-
-
-_PROTECTED: set[str] = set()
-_PROTECT_LOCK = threading.Lock()
-# Loggers of the libraries that see the request: tweepy logs headers at DEBUG.
-_LIBRARY_LOGGERS = ("tweepy.client", "tweepy.streaming", "urllib3.connectionpool")
-
-
-def protect(secret: str) -> None:
-    """Mask ``secret`` in every record the HTTP libraries log (idempotent)."""
-    if len(secret) < 8:
-        return  # nothing that short is a real token; masking it would garble logs
-    with _PROTECT_LOCK:
-        if secret in _PROTECTED:
-            return
-        _PROTECTED.add(secret)
-        for name in _LIBRARY_LOGGERS:
-            logging.getLogger(name).addFilter(_MaskSecret(secret))
+RECENT_SEARCH_REACH = timedelta(days=7) - timedelta(minutes=1)  # recent search: last 7 days
 
 
 class SearchError(RuntimeError):
@@ -310,3 +196,91 @@ class XSearch:
                 value = params[key]
                 shown[key] = value.isoformat() if isinstance(value, datetime) else str(value)
         return f"{self.base_url}/2/tweets/search/recent?{urlencode(shown)}"
+
+
+async def publish_page(
+    collector: Collector, page: SearchPage, seen: set[str], rule: Rule | None = None
+) -> None:
+    """Publish a search page's posts not in ``seen``, tagged with the rule that found them."""
+    try:
+        obj = orjson.loads(page.body)
+    except orjson.JSONDecodeError as exc:
+        await collector.reject("invalid-json", str(exc), page.source, page.body)
+        return
+    provenance = collector.provenance(page.source, collector="x-search")
+    try:
+        results = list(posts_from_object(obj, page.body, provenance))
+    except NotAPost as exc:
+        if str(exc) == "api-error":
+            log.warning("%s: search page holds only errors: %s", collector.name, obj.get("errors"))
+            collector.stats.skipped["search-error"] += 1
+        return  # an empty page (no matches) holds no data: nothing to publish
+    for result in results:
+        collector.stats.read += 1
+        if isinstance(result, MappingError):
+            await collector.reject("not-a-valid-tweet", str(result), page.source, page.body)
+            continue
+        if result.id in seen:
+            continue
+        seen.add(result.id)
+        if rule is not None:
+            matched = [MatchingRule(id=rule.id, tag=rule.tag)]
+            result = msgspec.structs.replace(result, rules=matched)
+        await collector.emit(result)
+
+
+class XSearchCollector(Collector):
+    """``hashwatch collect x --search QUERY``: one recent-search query, then done."""
+
+    name = "x-search"
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        bearer_token: str,
+        query: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        base_url: str = "https://api.twitter.com",
+        clock: Clock | None = None,
+        page_size: int = 100,
+        search_lag: float = 10.0,
+    ) -> None:
+        super().__init__(publisher)
+        self.clock: Clock = clock or SystemClock()
+        self.waiter = Waiter(self.clock, self.name)
+        self.search = XSearch(bearer_token, base_url, self.waiter, page_size=page_size)
+        self.query = query
+        self.since = since
+        self.until = until
+        self.search_lag = search_lag
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        super().stop()
+        self._stop.set()
+
+    def rules(self) -> list[str]:
+        return [self.query]
+
+    def parameters(self) -> dict[str, Any]:
+        return {"since": self.since, "until": self.until, "base_url": self.search.base_url}
+
+    def window(self) -> SearchWindow:
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+        latest = now - timedelta(seconds=self.search_lag)
+        until = min(self.until, latest) if self.until else latest
+        oldest = now - RECENT_SEARCH_REACH
+        since = self.since
+        if since is not None and since < oldest:
+            log.warning("%s: recent search reaches back 7 days; starting at %s", self.name, oldest)
+            since = oldest
+        return SearchWindow(start_time=since, end_time=until)
+
+    async def collect(self) -> None:
+        seen: set[str] = set()
+        async for page in self.search.pages(self.query, self.window(), self._stop):
+            await publish_page(self, page, seen)
+            if not self.running:
+                return

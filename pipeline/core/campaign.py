@@ -49,6 +49,7 @@ class Campaign:
     x: XSettings = field(default_factory=XSettings)
     extra: dict[str, Any] = field(default_factory=dict)  # sections later features read
     path: Path | None = None
+    source: bytes | None = None  # the file as read, recorded with every collection run
 
 
 def load_campaign(path: str | Path) -> Campaign:
@@ -65,10 +66,12 @@ def load_campaign(path: str | Path) -> Campaign:
         raise CampaignError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(f"{path}: invalid TOML: {exc}") from None
-    return parse_campaign(data, path)
+    return parse_campaign(data, path, text)
 
 
-def parse_campaign(data: Mapping[str, Any], path: Path | None = None) -> Campaign:
+def parse_campaign(
+    data: Mapping[str, Any], path: Path | None = None, source: bytes | None = None
+) -> Campaign:
     where = str(path) if path else "campaign config"
 
     def fail(message: str) -> CampaignError:
@@ -100,6 +103,7 @@ def parse_campaign(data: Mapping[str, Any], path: Path | None = None) -> Campaig
         x=_x_settings(data.get("x", {}), fail),
         extra={k: v for k, v in data.items() if k not in _KNOWN},
         path=path,
+        source=source,
     )
 
 

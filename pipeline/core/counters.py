@@ -33,6 +33,8 @@ class StageCounters:
     metrics_sent: int = 0  # closed windows published to hashwatch.metrics
     alerts_sent: int = 0
     alerts_stored: int = 0
+    gaps_stored: int = 0  # gap records written (each version of a gap counts)
+    collections_stored: int = 0  # collection-run records written
 
     @property
     def unique(self) -> int:

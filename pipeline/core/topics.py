@@ -36,6 +36,16 @@ class Topics:
         return f"{self.prefix}.deadletter"
 
     @property
+    def gaps(self) -> str:
+        """Gap v1 keyed by gap id: outages of collectors, written to the store by the sink."""
+        return f"{self.prefix}.gaps"
+
+    @property
+    def collections(self) -> str:
+        """Collection v1 keyed by run id: which collector ran when, with what config."""
+        return f"{self.prefix}.collections"
+
+    @property
     def reposts(self) -> str:
         """Internal: reposts re-keyed by their original's uid (co-partitioned with raw)."""
         return f"{self.prefix}.internal.reposts"
@@ -46,7 +56,15 @@ class Topics:
         return f"{self.prefix}.internal.metrics-partials"
 
     def public(self) -> list[str]:
-        return [self.raw, self.enriched, self.alerts, self.metrics, self.deadletter]
+        return [
+            self.raw,
+            self.enriched,
+            self.alerts,
+            self.metrics,
+            self.deadletter,
+            self.gaps,
+            self.collections,
+        ]
 
     def all(self) -> list[str]:
         return [*self.public(), self.reposts, self.metrics_partials]

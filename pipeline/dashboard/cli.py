@@ -17,12 +17,7 @@ from pipeline.core.signals import run_until_signal
     "loopback requires HASHWATCH_DASHBOARD_TOKEN.",
 )
 @click.option("--port", type=int, help="Port [HASHWATCH_DASHBOARD_PORT, default 8080].")
-@click.option(
-    "--store",
-    help="Store to read collection gaps from: sqlite:///path.db or postgresql://... "
-    "[HASHWATCH_STORE].",
-)
-def dashboard_command(host: str | None, port: int | None, store: str | None) -> None:
+def dashboard_command(host: str | None, port: int | None) -> None:
     """Serve the live campaign dashboard: charts, alerts, gaps and a feed of posts.
 
     Reads the output topics of a running pipeline from the earliest offsets, so a page
@@ -31,7 +26,7 @@ def dashboard_command(host: str | None, port: int | None, store: str | None) -> 
     from pipeline.dashboard.access import DashboardConfigError, check_bind
     from pipeline.dashboard.server import serve_dashboard
 
-    settings = load_settings(dashboard_host=host, dashboard_port=port, store=store)
+    settings = load_settings(dashboard_host=host, dashboard_port=port)
     if not settings.broker:
         raise click.UsageError(
             "the dashboard reads a running pipeline: set HASHWATCH_BROKER=kafka://host:port "
@@ -44,7 +39,7 @@ def dashboard_command(host: str | None, port: int | None, store: str | None) -> 
         raise click.UsageError(str(exc)) from exc
 
     async def serve() -> None:
-        handle = await serve_dashboard(settings, settings.bootstrap_servers(), settings.store_url())
+        handle = await serve_dashboard(settings, settings.bootstrap_servers())
         click.echo(f"dashboard: {handle.url}  (Ctrl-C stops it)", err=True)
         try:
             await asyncio.Event().wait()

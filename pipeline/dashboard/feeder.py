@@ -1,7 +1,7 @@
-"""What feeds the dashboard's state: a consumer of the output topics and the store's gaps.
+"""What feeds the dashboard's state: a consumer of the output topics.
 
-The consumer has no group and reads ``posts.enriched``, ``metrics`` and ``alerts`` from the
-earliest offsets, so a page opened late still shows the whole campaign.
+The consumer has no group and reads ``posts.enriched``, ``metrics``, ``alerts`` and ``gaps``
+from the earliest offsets, so a page opened late still shows the whole campaign.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -18,15 +17,13 @@ from pipeline.core import kafka
 from pipeline.core.topics import Topics
 from pipeline.dashboard.hub import Hub
 from pipeline.dashboard.state import DashboardState
-from pipeline.sinks import Store, open_store
 from schemas.alert import Alert
 from schemas.codec import DecodeError, decode
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
 
 log = logging.getLogger(__name__)
-
-GAPS_SQL = 'SELECT id, collector, start, "end", reason, recovered FROM gaps ORDER BY start DESC'
 
 
 class Feeder:
@@ -38,19 +35,14 @@ class Feeder:
         hub: Hub,
         bootstrap: str,
         topics: Topics,
-        store_url: str | None,
         push_interval: float,
-        gaps_interval: float,
     ) -> None:
         self.state = state
         self.hub = hub
         self.bootstrap = bootstrap
         self.topics = topics
-        self.store_url = store_url
         self.push_interval = push_interval
-        self.gaps_interval = gaps_interval
         self.positions: dict[TopicPartition, int] = {}
-        self.store: Store | None = None
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -58,9 +50,6 @@ class Feeder:
             asyncio.create_task(self.consume(), name="dashboard-consumer"),
             asyncio.create_task(self.push(), name="dashboard-push"),
         ]
-        if self.store_url:
-            self.state.set_store(configured=True)
-            self.tasks.append(asyncio.create_task(self.poll_gaps(), name="dashboard-gaps"))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -68,10 +57,6 @@ class Feeder:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.store is not None:
-            with contextlib.suppress(Exception):
-                await self.store.close()
-            self.store = None
 
     async def push(self) -> None:
         while True:
@@ -115,7 +100,7 @@ class Feeder:
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
         """Every partition of the three topics, resuming where a previous consumer stopped."""
-        wanted = [self.topics.enriched, self.topics.metrics, self.topics.alerts]
+        wanted = [self.topics.enriched, self.topics.metrics, self.topics.alerts, self.topics.gaps]
         deadline = time.monotonic() + 30
         partitions: list[TopicPartition] = []
         while True:
@@ -154,41 +139,17 @@ class Feeder:
                     self.state.add_alert(decode(value, Alert))
                 except DecodeError:
                     self.state.invalid[topic] += 1
+        elif topic == self.topics.gaps:
+            gaps = []
+            for value in values:
+                try:
+                    gaps.append(decode(value, Gap))
+                except DecodeError:
+                    self.state.invalid[topic] += 1
+            self.state.add_gaps(gaps)
         elif topic == self.topics.metrics:
             for value in values:
                 try:
                     self.state.add_metrics(decode(value, MetricsWindow))
                 except DecodeError:
                     self.state.invalid[topic] += 1
-
-    async def poll_gaps(self) -> None:
-        assert self.store_url
-        last_error: str | None = None
-        while True:
-            try:
-                if self.store is None and _store_present(self.store_url):
-                    store = open_store(self.store_url)
-                    await store.open()
-                    self.store = store
-                if self.store is not None:
-                    self.state.set_gaps(await self.store.query(GAPS_SQL))
-                    self.state.set_store(error=None)
-                    last_error = None
-                else:
-                    self.state.set_store(error="store not created yet")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"
-                self.state.set_store(error=message)
-                if message != last_error:
-                    log.warning("dashboard: reading gaps from the store failed: %s", message)
-                    last_error = message
-            await asyncio.sleep(self.gaps_interval)
-
-
-def _store_present(url: str) -> bool:
-    """Never create an empty SQLite file where the pipeline's store is expected."""
-    if url.startswith("sqlite://"):
-        return Path(url.removeprefix("sqlite://")).exists()
-    return True

@@ -18,7 +18,7 @@ from types import TracebackType
 import orjson
 from aiohttp import web
 
-from pipeline.core.settings import Settings, redact_url
+from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics, create_topics
 from pipeline.dashboard.access import (
     ALLOWED_HOSTS,
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 PUSH_INTERVAL = 0.5
-GAPS_INTERVAL = 5.0
 KEEPALIVE = 15.0
 STATE = web.AppKey("state", DashboardState)
 HUB = web.AppKey("hub", Hub)
@@ -137,17 +136,14 @@ class DashboardHandle:
 async def serve_dashboard(
     settings: Settings,
     bootstrap: str,
-    store_url: str | None,
     host: str | None = None,
     port: int | None = None,
     *,
     push_interval: float = PUSH_INTERVAL,
-    gaps_interval: float = GAPS_INTERVAL,
 ) -> DashboardHandle:
     """Start the dashboard in this event loop; ``port=0`` picks a free port.
 
-    ``bootstrap`` is ``host:port`` (a ``kafka://`` prefix is accepted); ``store_url`` is
-    where collection gaps are read from (None: no gaps panel). Raises
+    ``bootstrap`` is ``host:port`` (a ``kafka://`` prefix is accepted). Raises
     :class:`DashboardConfigError` before binding anything if the bind would be unsafe.
     """
     host = host if host is not None else settings.dashboard_host
@@ -180,14 +176,13 @@ async def serve_dashboard(
         if isinstance(address, tuple) and len(address) >= 2:
             bound = int(address[1])
             break
-    feeder = Feeder(state, app[HUB], bootstrap, topics, store_url, push_interval, gaps_interval)
+    feeder = Feeder(state, app[HUB], bootstrap, topics, push_interval)
     feeder.start()
     handle = DashboardHandle(host=host, port=bound, state=state, runner=runner, feeder=feeder)
     log.info(
-        "dashboard on %s (topics %s.*, store %s%s)",
+        "dashboard on %s (topics %s.*%s)",
         handle.url,
         topics.prefix,
-        redact_url(store_url) if store_url else "none",
         ", token required" if token else "",
     )
     return handle

@@ -20,6 +20,7 @@ from typing import Any
 
 from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
 
 MINUTES_KEPT = 1440  # a day of one-minute buckets
@@ -107,7 +108,7 @@ class DashboardState:
         self.metrics: dict[str, Json] = {}
         self.gaps: list[Json] = []
         self.consumer: Json = {"connected": False, "records": 0, "error": None}
-        self.store: Json = {"configured": False, "error": None}
+        self._gap_records: dict[str, Json] = {}
         self._authors: set[str] = set()
         self._authors_capped = False
         self._seen: dict[str, None] = {}
@@ -334,23 +335,23 @@ class DashboardState:
             del self._new_metrics[: len(self._new_metrics) - METRICS_KEPT]
         self._touch()
 
-    def set_gaps(self, rows: Sequence[Sequence[object]]) -> None:
-        """Rows of ``SELECT id, collector, start, "end", reason, recovered FROM gaps``."""
-        gaps = [
-            {
-                "id": str(r[0]),
-                "collector": str(r[1]),
-                "start": _text_time(r[2]),
-                "end": _text_time(r[3]),
-                "reason": "" if r[4] is None else str(r[4]),
-                "recovered": r[5] if isinstance(r[5], int) else int(str(r[5] or 0)),
-                "open": r[3] is None,
+    def add_gaps(self, gaps: Sequence[Gap]) -> None:
+        """Gap records from the gaps topic: each id as last published (open, closed, filled)."""
+        for gap in gaps:
+            self._gap_records[gap.id] = {
+                "id": gap.id,
+                "collector": gap.collector,
+                "source": gap.source,
+                "start": _text_time(gap.start),
+                "end": _text_time(gap.end),
+                "reason": gap.reason,
+                "recovered": gap.recovered,
+                "open": gap.end is None,
             }
-            for r in rows[:GAPS_KEPT]
-        ]
         # Open gaps first (an outage right now matters most), then the latest first.
-        gaps.sort(key=lambda g: g["start"] or "", reverse=True)
-        open_first = [g for g in gaps if g["open"]] + [g for g in gaps if not g["open"]]
+        latest = sorted(self._gap_records.values(), key=lambda g: g["start"] or "", reverse=True)
+        latest = latest[:GAPS_KEPT]
+        open_first = [g for g in latest if g["open"]] + [g for g in latest if not g["open"]]
         if open_first != self.gaps:
             self.gaps = open_first
             self._gaps_dirty = True
@@ -359,11 +360,6 @@ class DashboardState:
     def set_consumer(self, **status: Any) -> None:
         if any(self.consumer.get(k) != v for k, v in status.items()):
             self.consumer.update(status)
-            self._touch()
-
-    def set_store(self, **status: Any) -> None:
-        if any(self.store.get(k) != v for k, v in status.items()):
-            self.store.update(status)
             self._touch()
 
     def _touch(self) -> None:
@@ -427,7 +423,6 @@ class DashboardState:
             "amplified": [dict(a) for a in amplified],
             "clusters": [dict(c) for c in clusters],
             "consumer": dict(self.consumer),
-            "store": dict(self.store),
         }
 
     def snapshot(self) -> Json:

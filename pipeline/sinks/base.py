@@ -6,6 +6,7 @@ import abc
 from collections.abc import Sequence
 
 from schemas.alert import Alert
+from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 
@@ -30,6 +31,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def write_gaps(self, gaps: Sequence[Gap]) -> None:
         """Upsert collection gaps by id (an open gap is closed by writing it again)."""
+
+    @abc.abstractmethod
+    async def write_collections(self, collections: Sequence[Collection]) -> None:
+        """Upsert collection runs by id; a later record (rules, stop) completes an earlier one."""
 
     @abc.abstractmethod
     async def write_alerts(self, alerts: Sequence[Alert]) -> None:

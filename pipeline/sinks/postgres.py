@@ -48,16 +48,21 @@ from pipeline.sinks.base import Store, StoreError
 from pipeline.sinks.migrate import migrations
 from pipeline.sinks.rows import (
     ALERT_COLUMNS,
+    COLLECTION_COLUMNS,
+    GAP_COLUMNS,
     HASHTAG_COLUMNS,
     MEDIA_COLUMNS,
     POST_COLUMNS,
     PostRow,
     alert_row,
+    collection_row,
+    gap_row,
     hashtag_rows,
     media_rows,
     post_row,
 )
 from schemas.alert import Alert
+from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 
@@ -107,11 +112,29 @@ FROM (SELECT repost_of, max(amplification) AS amplification FROM {_STAGE["posts"
 WHERE posts.uid = r.repost_of AND posts.amplification < r.amplification;
 """
 
-_GAPS = """
-INSERT INTO gaps (id, collector, start, "end", reason, recovered) VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (id) DO UPDATE SET "end" = excluded."end", reason = excluded.reason,
-    recovered = GREATEST(gaps.recovered, excluded.recovered)
-"""
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return f"INSERT INTO {table} ({_cols(columns)}) VALUES ({marks})"
+
+
+_GAPS = (
+    _insert("gaps", GAP_COLUMNS)
+    + ' ON CONFLICT (id) DO UPDATE SET "end" = excluded."end", reason = excluded.reason, '
+    "recovered = GREATEST(gaps.recovered, excluded.recovered)"
+)
+_GAP_TIMES = (GAP_COLUMNS.index("start"), GAP_COLUMNS.index('"end"'))
+# A run's later record (rules known, stopped) replaces its earlier one, never the reverse.
+_COLLECTIONS = (
+    _insert("collections", COLLECTION_COLUMNS)
+    + " ON CONFLICT (id) DO UPDATE SET rules = excluded.rules, parameters = excluded.parameters,"
+    " stopped_at = COALESCE(excluded.stopped_at, collections.stopped_at),"
+    " outcome = COALESCE(excluded.outcome, collections.outcome)"
+)
+_COLLECTION_TIMES = (
+    COLLECTION_COLUMNS.index("started_at"),
+    COLLECTION_COLUMNS.index("stopped_at"),
+)
 
 _ALERTS = (
     f"INSERT INTO alerts ({_cols(ALERT_COLUMNS)}) "
@@ -195,27 +218,17 @@ class PostgresStore(Store):
                 )
 
     async def write_gaps(self, gaps: Sequence[Gap]) -> None:
-        rows = [
-            (
-                _clean_text(g.id),
-                _clean_text(g.collector),
-                g.start,
-                g.end,
-                _clean_text(g.reason),
-                g.recovered,
-            )
-            for g in gaps
-        ]
+        rows = [_with_times(gap_row(_scrub(g)), _GAP_TIMES) for g in gaps]
         if rows:
             await self._transaction(lambda conn: conn.executemany(_GAPS, rows))
 
+    async def write_collections(self, collections: Sequence[Collection]) -> None:
+        rows = [_with_times(collection_row(_scrub(c)), _COLLECTION_TIMES) for c in collections]
+        if rows:
+            await self._transaction(lambda conn: conn.executemany(_COLLECTIONS, rows))
+
     async def write_alerts(self, alerts: Sequence[Alert]) -> None:
-        rows = []
-        for a in alerts:
-            row: list[Any] = list(alert_row(_scrub(a)))
-            for i in _ALERT_TIMES:
-                row[i] = datetime.fromisoformat(row[i])
-            rows.append(row)
+        rows = [_with_times(alert_row(_scrub(a)), _ALERT_TIMES) for a in alerts]
         if rows:
             await self._transaction(lambda conn: conn.executemany(_ALERTS, rows))
 
@@ -365,6 +378,15 @@ def _child_rows(records: Sequence[EnrichedPost]) -> tuple[list[PostRow], list[Po
     media = [row for e in records for row in media_rows(e)]
     hashtags = [row for e in records for row in hashtag_rows(e)]
     return media, hashtags
+
+
+def _with_times(row: PostRow, times: Sequence[int]) -> list[Any]:
+    """A row built for both backends, its ISO text times as datetimes for timestamptz."""
+    out = list(row)
+    for i in times:
+        if out[i] is not None:
+            out[i] = datetime.fromisoformat(str(out[i]))
+    return out
 
 
 def _clean_text(s: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from schemas.alert import Alert
 from schemas.codec import encode
+from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 
 POST_COLUMNS = (
     "uid",
@@ -144,4 +146,53 @@ def alert_row(a: Alert) -> PostRow:
         encode(a.examples).decode(),
         encode(a.links).decode(),
         a.raised_at.isoformat(),
+    )
+
+
+GAP_COLUMNS = ("id", "collector", "start", '"end"', "reason", "recovered", "source", "collection")
+
+
+def gap_row(g: Gap) -> PostRow:
+    return (
+        g.id,
+        g.collector,
+        g.start.isoformat(),
+        g.end.isoformat() if g.end else None,
+        g.reason,
+        g.recovered,
+        g.source,
+        g.collection,
+    )
+
+
+COLLECTION_COLUMNS = (
+    "id",
+    "collector",
+    "campaign",
+    "config",
+    "config_sha256",
+    "rules",
+    "parameters",
+    "software",
+    "host",
+    "started_at",
+    "stopped_at",
+    "outcome",
+)
+
+
+def collection_row(c: Collection) -> PostRow:
+    return (
+        c.id,
+        c.collector,
+        c.campaign,
+        c.config,
+        c.config_sha256,
+        encode(c.rules).decode(),
+        encode(c.parameters).decode(),
+        c.software,
+        c.host,
+        c.started_at.isoformat(),
+        c.stopped_at.isoformat() if c.stopped_at else None,
+        c.outcome,
     )

@@ -11,15 +11,20 @@ from pipeline.sinks.base import Store, StoreError
 from pipeline.sinks.migrate import migrations
 from pipeline.sinks.rows import (
     ALERT_COLUMNS,
+    COLLECTION_COLUMNS,
+    GAP_COLUMNS,
     HASHTAG_COLUMNS,
     MEDIA_COLUMNS,
     POST_COLUMNS,
     alert_row,
+    collection_row,
+    gap_row,
     hashtag_rows,
     media_rows,
     post_row,
 )
 from schemas.alert import Alert
+from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 
@@ -43,10 +48,19 @@ _MEDIA = _upsert("media", MEDIA_COLUMNS, ["uid", "media_key"], "NOTHING")
 _HASHTAGS = _upsert("hashtags", HASHTAG_COLUMNS, ["uid", "normalized"], "NOTHING")
 _GAPS = _upsert(
     "gaps",
-    ("id", "collector", "start", '"end"', "reason", "recovered"),
+    GAP_COLUMNS,
     ["id"],
     'UPDATE SET "end" = excluded."end", reason = excluded.reason, '
     "recovered = MAX(gaps.recovered, excluded.recovered)",
+)
+# A run's later record (rules known, stopped) replaces its earlier one, never the reverse.
+_COLLECTIONS = _upsert(
+    "collections",
+    COLLECTION_COLUMNS,
+    ["id"],
+    "UPDATE SET rules = excluded.rules, parameters = excluded.parameters, "
+    "stopped_at = COALESCE(excluded.stopped_at, collections.stopped_at), "
+    "outcome = COALESCE(excluded.outcome, collections.outcome)",
 )
 _ALERTS = _upsert("alerts", ALERT_COLUMNS, ["id"], "NOTHING")
 _AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?"
@@ -96,19 +110,14 @@ class SqliteStore(Store):
             raise
 
     async def write_gaps(self, gaps: Sequence[Gap]) -> None:
-        rows = [
-            (
-                g.id,
-                g.collector,
-                g.start.isoformat(),
-                g.end.isoformat() if g.end else None,
-                g.reason,
-                g.recovered,
-            )
-            for g in gaps
-        ]
+        rows = [gap_row(g) for g in gaps]
         async with self._lock:
             await asyncio.to_thread(self._require().executemany, _GAPS, rows)
+
+    async def write_collections(self, collections: Sequence[Collection]) -> None:
+        rows = [collection_row(c) for c in collections]
+        async with self._lock:
+            await asyncio.to_thread(self._require().executemany, _COLLECTIONS, rows)
 
     async def write_alerts(self, alerts: Sequence[Alert]) -> None:
         rows = [alert_row(a) for a in alerts]

@@ -1,4 +1,5 @@
-"""The storage sink: enriched posts and alerts into the store, committed only once written.
+"""The storage sink: posts, alerts, gaps and collection runs into the store, committed only
+once written.
 
 A sink is not a stream processor: it needs no tables and no per-record processing, so it
 runs as a plain aiokafka batch consumer (``getmany``) beside the Faust app rather than as a
@@ -26,8 +27,10 @@ from pipeline.core.topics import Topics
 from pipeline.sinks.base import Store
 from schemas.alert import Alert
 from schemas.codec import DecodeError, decode, encode
+from schemas.collection import Collection
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
+from schemas.gap import Gap
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.5
@@ -59,6 +62,8 @@ class StoreSink:
             bootstrap,
             self.topics.enriched,
             self.topics.alerts,
+            self.topics.gaps,
+            self.topics.collections,
             group_id=f"{settings.topic_prefix}-store",
             max_poll_records=settings.batch_size,
         )
@@ -82,19 +87,26 @@ class StoreSink:
             batch = await self.consumer.getmany(timeout_ms=timeout_ms)
             if not batch:
                 continue
-            records = [r for recs in batch.values() for r in recs]
-            posts, rejected = decode_all(
-                [r for r in records if r.topic == topics.enriched], EnrichedPost, topics.deadletter
+            by_topic: dict[str, list[ConsumerRecord[Any, Any]]] = {}
+            for tp, recs in batch.items():
+                by_topic.setdefault(tp.topic, []).extend(recs)
+            dead = topics.deadletter
+            posts, bad_posts = decode_all(by_topic.get(topics.enriched, []), EnrichedPost, dead)
+            alerts, bad_alerts = decode_all(by_topic.get(topics.alerts, []), Alert, dead)
+            gaps, bad_gaps = decode_all(by_topic.get(topics.gaps, []), Gap, dead)
+            runs, bad_runs = decode_all(
+                by_topic.get(topics.collections, []), Collection, dead
             )
-            alerts, rejected_alerts = decode_all(
-                [r for r in records if r.topic == topics.alerts], Alert, topics.deadletter
-            )
-            await self.send([*rejected, *rejected_alerts])
+            await self.send([*bad_posts, *bad_alerts, *bad_gaps, *bad_runs])
+            await self.write_until_done(store.write_collections, runs)
             await self.write_until_done(store.write, posts)
             await self.write_until_done(store.write_alerts, alerts)
+            await self.write_until_done(store.write_gaps, gaps)
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
             counters.stored += len(posts)
             counters.alerts_stored += len(alerts)
+            counters.gaps_stored += len(gaps)
+            counters.collections_stored += len(runs)
 
     async def write_until_done(
         self, write: Callable[[list[T]], Awaitable[None]], batch: list[T]

@@ -611,10 +611,8 @@
     renderAmplified(agg);
     renderClusters(agg);
     const c = agg.consumer || {};
-    const store = agg.store || {};
     const bits = [c.connected ? `reading topics (${fmt(c.records)} records)` : "not connected to the broker"];
     if (c.error) bits.push(c.error);
-    if (store.error) bits.push(`store: ${store.error}`);
     $("consumer-status").textContent = bits.join(" · ");
   }
 
