@@ -1,4 +1,8 @@
-"""Replay twarc2 JSONL archives (plain or gzipped) into the raw topic."""
+"""Replay archives (plain or gzipped JSON lines) into the raw topic, whatever the platform.
+
+Each line is offered to the platforms' archive formats in turn (``FORMATS``, most specific
+first), so one archive may mix twarc2 output with other platforms' captures.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,13 @@ from typing import IO, Any, cast
 import orjson
 
 from agents.base import Collector
+from agents.payloads import ArchiveFormat, MappingError, NotAPost
 from agents.publisher import Publisher
-from agents.x.payload import MappingError, NotAPost, posts_from_object
+from agents.x.payload import XArchive
+from schemas.post import PostDeletion
+
+# Most specific first: X's shapes are the loosest, so they come last.
+FORMATS: list[ArchiveFormat] = [XArchive()]
 
 
 def open_archive(path: Path) -> IO[bytes]:
@@ -65,18 +74,24 @@ class ReplayCollector(Collector):
         except orjson.JSONDecodeError as exc:
             await self.reject("invalid-json", str(exc), source, line)
             return
+        fmt = next((f for f in FORMATS if f.accepts(obj)), None)
+        if fmt is None:
+            self.stats.skipped["unknown-format"] += 1
+            return
         try:
-            results = list(posts_from_object(obj, line, self.provenance(source)))
+            results = list(fmt.read(obj, line, self.provenance(source)))
         except NotAPost as exc:
             self.stats.skipped[str(exc)] += 1
             return
         for result in results:
             if isinstance(result, MappingError):
-                await self.reject("not-a-valid-tweet", str(result), source, line)
-                continue
-            if self.speed:
-                await self._keep_pace(result.created_at.timestamp())
-            await self.emit(result)
+                await self.reject(fmt.invalid, str(result), source, line)
+            elif isinstance(result, PostDeletion):
+                await self.emit_deletion(result)
+            else:
+                if self.speed:
+                    await self._keep_pace(result.created_at.timestamp())
+                await self.emit(result)
 
     async def _keep_pace(self, event_ts: float) -> None:
         if self._first_event is None:

@@ -6,11 +6,11 @@ change to a record is always a visible change to the contract.
 """
 
 from schemas.alert import Alert
+from schemas.collection import Collection
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
-from schemas.collection import Collection
 from schemas.post import Post, PostDeletion
 
 __all__ = [

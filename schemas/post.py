@@ -91,6 +91,16 @@ class Post(msgspec.Struct, frozen=True, kw_only=True, tag="post/1", tag_field="s
     provenance: Provenance
     raw: msgspec.Raw  # the platform payload, byte for byte as received
 
+    def version_key(self) -> str:
+        """This version's identity: the platform's, else a hash of what an edit can change, so
+        the same post collected twice is one version and an edited one is a new one."""
+        if self.version:
+            return self.version
+        digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass"))
+        for part in (self.content_warning or "", *(m.url or m.key for m in self.media)):
+            digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()[:16]
+
     def reference(self, kind: ReferenceType) -> str | None:
         """The uid this post points to by ``kind``, if any."""
         for ref in self.references:

@@ -39,6 +39,8 @@ def post(
     retweet_of: str | None = None,
     references: Sequence[Reference] = (),
     platform_lang: str | None = None,
+    edited_at: datetime | None = None,
+    version: str | None = None,
     raw: bytes = b"{}",
     provenance: Provenance = PROVENANCE,
 ) -> Post:
@@ -63,7 +65,9 @@ def post(
         media=list(media),
         references=refs,
         platform_lang=platform_lang,
-        provenance=provenance,
+        edited_at=edited_at,
+        version=version,
+        provenance=provenance.of(raw),
         raw=msgspec.Raw(raw),
     )
 

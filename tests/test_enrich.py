@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec import Raw
+
 from pipeline.core.records import InRecord, OutRecord
 from pipeline.core.topics import Topics
 from pipeline.enrich.enricher import Enricher
 from pipeline.testing import ScriptedDetector
-from schemas.codec import decode, encode
+from schemas.codec import PostEvent, decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
-from schemas.post import Media, MediaVariant, Post
-from schemas.testing import post
+from schemas.post import Media, MediaVariant, Post, PostDeletion
+from schemas.testing import PROVENANCE, T0, post
 
 T = Topics("t")
 VIDEO = Media(
@@ -107,3 +109,22 @@ def test_state_survives_a_new_enricher() -> None:
     first.process([raw(post("1"))])
     second, _ = enricher(state)
     assert enriched(second.process([raw(post("1"))])) == []
+
+
+def test_an_edit_is_a_version_and_a_deletion_passes_on() -> None:
+    e, _ = enricher()
+    first = post("1", "the first words of this post")
+    again = post("1", "the first words of this post", raw=b'{"from": "a second instance"}')
+    edited = post("1", "edited words of this post")
+    out = enriched(e.process([raw(first), raw(again), raw(edited), raw(edited)]))
+    assert [(p.post.text, p.edit) for p in out] == [
+        ("the first words of this post", False),
+        ("edited words of this post", True),
+    ]
+    assert e.counters.duplicates == 2 and e.counters.edits == 1
+    assert [p.post.uid for p in e.emitted] == ["x:1"]  # windows count the post once
+    gone = PostDeletion(
+        uid="x:1", platform="x", id="1", deleted_at=T0, provenance=PROVENANCE, raw=Raw(b"{}")
+    )
+    [passed] = e.process([InRecord(T.raw, b"x:1", encode(gone), "raw/0@9")])
+    assert passed.topic == T.enriched and decode(passed.value or b"", PostEvent) == gone

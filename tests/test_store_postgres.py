@@ -54,9 +54,11 @@ async def test_migrations_create_the_tables_once(url: str, schema: str) -> None:
     assert tables == [
         ("alerts",),
         ("collections",),
+        ("deletions",),
         ("gaps",),
         ("hashtags",),
         ("media",),
+        ("post_versions",),
         ("posts",),
         ("schema_migrations",),
     ]

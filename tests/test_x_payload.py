@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.x.payload import Expansions, MappingError, NotAPost, posts_from_object, to_post
+from agents.payloads import MappingError, NotAPost
+from agents.x.payload import Expansions, posts_from_object, to_post
 from schemas.post import Post, Provenance
 
 PROV = Provenance(

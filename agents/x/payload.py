@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from agents.payloads import Mapped, MappingError, NotAPost
 from pipeline.core.hashtags import normalize_hashtag
 from schemas.post import (
     Author,
@@ -50,17 +51,6 @@ _KEY_PREFIX_TYPES: dict[str, MediaType] = {
     "13": "video",
     "16": "animated_gif",
 }
-
-
-class NotAPost(ValueError):
-    """The JSON is valid but holds no tweet (users, lists, counts, an error object).
-
-    Its message is a short stable code, counted per code in summaries.
-    """
-
-
-class MappingError(ValueError):
-    """A tweet object that cannot become a Post (missing id, bad date, ...)."""
 
 
 @dataclass(slots=True)
@@ -286,3 +276,18 @@ def _guard(make: Any) -> Post | MappingError:
         return exc
     except (KeyError, TypeError, AttributeError) as exc:
         return MappingError(f"unexpected tweet shape: {type(exc).__name__}: {exc}")
+
+
+class XArchive:
+    """twarc2's shapes: stream lines, search pages, flattened tweets."""
+
+    platform = "x"
+    invalid = "not-a-valid-tweet"
+
+    def accepts(self, obj: Any) -> bool:
+        if is_tweet(obj):
+            return True
+        return isinstance(obj, dict) and ("data" in obj or "errors" in obj or "includes" in obj)
+
+    def read(self, obj: Any, line: bytes, provenance: Provenance) -> Iterator[Mapped]:
+        return posts_from_object(obj, line, provenance)

@@ -21,9 +21,10 @@ import requests
 import tweepy
 
 from agents.base import Collector
+from agents.payloads import MappingError, NotAPost
 from agents.publisher import Publisher
 from agents.x.http import point_session, protect, request_fields
-from agents.x.payload import MappingError, NotAPost, posts_from_object
+from agents.x.payload import posts_from_object
 from agents.x.rules import Rule
 from pipeline.core.backoff import Clock, ExponentialBackoff, LinearBackoff, SystemClock, Waiter
 from schemas.post import MatchingRule

@@ -21,10 +21,11 @@ import orjson
 
 from agents.checkpoint import CheckpointFile
 from agents.live import BackfillJob, Ended, Link, LiveCollector, LiveConfig, LiveStream, utc
+from agents.payloads import MappingError, NotAPost
 from agents.publisher import Publisher
 from agents.x.connection import StreamProblem, StreamThread, classify_stream_error
 from agents.x.http import point_session, protect, request_fields
-from agents.x.payload import MappingError, NotAPost, posts_from_object
+from agents.x.payload import posts_from_object
 from agents.x.rules import (
     Rule,
     RulesApi,

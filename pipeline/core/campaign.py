@@ -11,6 +11,15 @@ tier = "pro"                            # basic | pro | enterprise: rule limits 
 # max_rules = 1000                      # override the tier's limits if your contract differs
 # max_rule_length = 1024
 
+[mastodon]                              # the Mastodon collector
+instances = ["https://mastodon.social"]  # followed on each; --instance adds more
+# token_env = "MASTODON_TOKEN"          # the variable holding the token (the default)
+# [mastodon.tokens]                     # a token per instance, by variable name
+# "https://kolektiva.social" = "KOLEKTIVA_TOKEN"
+
+[bluesky]                               # the Bluesky collector (Jetstream)
+# jetstream = "wss://jetstream2.us-east.bsky.network/subscribe"  # BLUESKY_JETSTREAM_URL wins
+
 [alerts]                                # sections this loader does not know are kept in .extra
 ```
 """
@@ -25,8 +34,10 @@ from typing import Any, Literal, cast
 
 Tier = Literal["basic", "pro", "enterprise"]
 TIERS: tuple[Tier, ...] = ("basic", "pro", "enterprise")
-_KNOWN = ("name", "hashtags", "keywords", "languages", "x")
+_KNOWN = ("name", "hashtags", "keywords", "languages", "x", "mastodon", "bluesky")
 _X_KEYS = ("tier", "max_rules", "max_rule_length")
+_MASTODON_KEYS = ("instances", "token_env", "tokens")
+_BLUESKY_KEYS = ("jetstream",)
 
 
 class CampaignError(ValueError):
@@ -41,12 +52,26 @@ class XSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MastodonSettings:
+    instances: tuple[str, ...] = ()  # base URLs, e.g. https://mastodon.social
+    token_env: str = "MASTODON_TOKEN"  # the environment variable holding the token
+    tokens: dict[str, str] = field(default_factory=dict)  # instance -> its own variable
+
+
+@dataclass(frozen=True, slots=True)
+class BlueskySettings:
+    jetstream: str | None = None  # a Jetstream /subscribe URL (BLUESKY_JETSTREAM_URL wins)
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     name: str
     hashtags: tuple[str, ...] = ()  # without '#', as written, exact duplicates removed
     keywords: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     x: XSettings = field(default_factory=XSettings)
+    mastodon: MastodonSettings = field(default_factory=MastodonSettings)
+    bluesky: BlueskySettings = field(default_factory=BlueskySettings)
     extra: dict[str, Any] = field(default_factory=dict)  # sections later features read
     path: Path | None = None
     source: bytes | None = None  # the file as read, recorded with every collection run
@@ -101,6 +126,8 @@ def parse_campaign(
         keywords=keywords,
         languages=languages,
         x=_x_settings(data.get("x", {}), fail),
+        mastodon=_mastodon_settings(data.get("mastodon", {}), fail),
+        bluesky=_bluesky_settings(data.get("bluesky", {}), fail),
         extra={k: v for k, v in data.items() if k not in _KNOWN},
         path=path,
         source=source,
@@ -144,6 +171,52 @@ def _x_settings(value: Any, fail: Any) -> XSettings:
         max_rules=limits["max_rules"],
         max_rule_length=limits["max_rule_length"],
     )
+
+
+def _table(value: Any, name: str, known: tuple[str, ...], fail: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise fail(f"`{name}` must be a table ([{name}]), got {_describe(value)}")
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise fail(f"unknown key(s) in [{name}]: {', '.join(unknown)} (known: {', '.join(known)})")
+    return value
+
+
+def _instance_url(url: str, fail: Any) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("https://", "http://")) or "/" in url.split("://", 1)[1]:
+        raise fail(f"[mastodon] instance {url!r} must be a base URL like https://mastodon.social")
+    return url
+
+
+def _mastodon_settings(value: Any, fail: Any) -> MastodonSettings:
+    table = _table(value, "mastodon", _MASTODON_KEYS, fail)
+    instances = tuple(
+        dict.fromkeys(_instance_url(u, fail) for u in _strings(table, "instances", fail))
+    )
+    token_env = table.get("token_env", "MASTODON_TOKEN")
+    if not isinstance(token_env, str) or not token_env:
+        raise fail(f"[mastodon] token_env must name an environment variable, got {token_env!r}")
+    tokens = table.get("tokens", {})
+    if not isinstance(tokens, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in tokens.items()
+    ):
+        raise fail("[mastodon.tokens] maps instance URLs to environment variable names")
+    return MastodonSettings(
+        instances=instances,
+        token_env=token_env,
+        tokens={_instance_url(k, fail): v for k, v in tokens.items()},
+    )
+
+
+def _bluesky_settings(value: Any, fail: Any) -> BlueskySettings:
+    table = _table(value, "bluesky", _BLUESKY_KEYS, fail)
+    jetstream = table.get("jetstream")
+    if jetstream is not None and (
+        not isinstance(jetstream, str) or not jetstream.startswith(("ws://", "wss://"))
+    ):
+        raise fail(f"[bluesky] jetstream must be a ws:// or wss:// URL, got {jetstream!r}")
+    return BlueskySettings(jetstream=jetstream)
 
 
 def _describe(value: Any) -> str:

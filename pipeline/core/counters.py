@@ -18,6 +18,8 @@ class StageCounters:
     reposts_consumed: int = 0
     reposts_forwarded: int = 0
     duplicates: int = 0
+    edits: int = 0  # later versions of posts already published
+    deletions: int = 0  # deletions passed on to the store
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
     originals: int = 0
     reposts: int = 0

@@ -64,6 +64,28 @@ class Settings(BaseSettings):
     x_api_base_url: str = Field(
         default="https://api.twitter.com", validation_alias=AliasChoices("X_API_BASE_URL")
     )
+    mastodon_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MASTODON_TOKEN"),
+        repr=False,
+        description="Mastodon access token (read:statuses) for every instance without its own.",
+    )
+    bluesky_jetstream_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BLUESKY_JETSTREAM_URL"),
+        description="Jetstream /subscribe URL; unset: the campaign's, else a public v1 host.",
+    )
+    bluesky_api_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BLUESKY_API_URL"),
+        description="XRPC host for searchPosts backfill (e.g. https://bsky.social).",
+    )
+    bluesky_handle: str | None = Field(
+        default=None, validation_alias=AliasChoices("BLUESKY_HANDLE")
+    )
+    bluesky_app_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("BLUESKY_APP_PASSWORD"), repr=False
+    )
 
     def store_url(self) -> str:
         if self.store:

@@ -18,7 +18,7 @@ from pipeline.core.topics import Topics
 from pipeline.dashboard.hub import Hub
 from pipeline.dashboard.state import DashboardState
 from schemas.alert import Alert
-from schemas.codec import DecodeError, decode
+from schemas.codec import DecodeError, EnrichedEvent, decode
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
@@ -129,9 +129,12 @@ class Feeder:
             posts = []
             for value in values:
                 try:
-                    posts.append(decode(value, EnrichedPost))
+                    event = decode(value, EnrichedEvent)
                 except DecodeError:
                     self.state.invalid[topic] += 1
+                    continue
+                if isinstance(event, EnrichedPost) and not event.edit:  # a post counts once
+                    posts.append(event)
             self.state.add_posts(posts)
         elif topic == self.topics.alerts:
             for value in values:

@@ -26,10 +26,10 @@ from pipeline.enrich.clusters import ClusterTracker, MediaReuse
 from pipeline.enrich.langid import Detector
 from pipeline.enrich.media import summarize
 from pipeline.windows.watermarks import Watermarks
-from schemas.codec import DecodeError, ValidationError, decode, encode
+from schemas.codec import DecodeError, PostEvent, ValidationError, decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost, Language, MediaSummary
-from schemas.post import Hashtag, Post
+from schemas.post import Hashtag, Post, PostDeletion
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,19 @@ class Invalid(ValueError):
         self.reason = reason
 
 
-def validate(record: InRecord) -> Post:
-    """Decode against Post v1 and normalize what downstream relies on."""
+def validate(record: InRecord) -> Post | PostDeletion:
+    """Decode against Post v1 (or PostDeletion v1) and normalize what downstream relies on."""
     try:
-        post = decode(record.value, Post)
+        event = decode(record.value, PostEvent)
     except ValidationError as exc:
         raise Invalid("schema", str(exc)) from exc
     except DecodeError as exc:
         raise Invalid("invalid-json", str(exc)) from exc
-    if record.key is not None and record.key.decode("utf-8", "replace") != post.uid:
-        raise Invalid("key-mismatch", f"key {record.key!r} is not the post uid {post.uid!r}")
+    if record.key is not None and record.key.decode("utf-8", "replace") != event.uid:
+        raise Invalid("key-mismatch", f"key {record.key!r} is not the post uid {event.uid!r}")
+    if isinstance(event, PostDeletion):
+        return event
+    post = event
     if post.created_at.tzinfo is None:
         raise Invalid("schema", "created_at has no time zone")
     if post.created_at.utcoffset():
@@ -92,7 +95,8 @@ class Enricher:
         out: list[OutRecord] = []
         originals: list[Post] = []
         reposts: list[Post] = []
-        seen_now: set[str] = set()
+        edits: list[Post] = []
+        seen_now: dict[str, set[str]] = {}  # uid -> versions seen in this batch
         for record in batch:
             partition = record.source.split("@", 1)[0]
             if record.topic == self.topics.reposts:
@@ -104,29 +108,47 @@ class Enricher:
                 continue
             self.counters.raw_consumed += 1
             try:
-                post = validate(record)
+                event = validate(record)
             except Invalid as exc:
                 out.append(self._dead_letter(record, exc))
                 continue
+            if isinstance(event, PostDeletion):
+                # Evidence, not a post: passed on to the store, which marks the post deleted.
+                self.counters.deletions += 1
+                self.counters.enriched_sent += 1
+                out.append(OutRecord(self.topics.enriched, record.key, record.value))
+                continue
+            post = event
             self.watermarks.observe(partition, post.created_at.timestamp())
-            if post.uid in seen_now or (self.state.get(post.uid) or {}).get("seen"):
+            version = post.version_key()
+            known = self.state.get(post.uid) or {}
+            versions = seen_now.get(post.uid) or set(known.get("v") or ())
+            if version in versions or (known.get("seen") and "v" not in known):
                 self.counters.duplicates += 1
                 continue
-            seen_now.add(post.uid)
+            if post.uid in seen_now or known.get("seen"):
+                # The same post with other content: an edit, kept as a version, never recounted.
+                seen_now.setdefault(post.uid, versions).add(version)
+                self.state[post.uid] = {**known, "v": sorted(seen_now[post.uid])}
+                edits.append(post)
+                continue
+            seen_now[post.uid] = {version}
             original = post.reference("retweet")
             if original is None:
                 originals.append(post)
                 continue
             # A repost: remember it is seen here, enrich it where its original's state lives.
-            self.state[post.uid] = {**(self.state.get(post.uid) or {}), "seen": True}
+            self.state[post.uid] = {**known, "seen": True, "v": [version]}
             self.counters.reposts_forwarded += 1
             self.watermarks.in_flight(post.uid, post.created_at.timestamp())
             out.append(OutRecord(self.topics.reposts, original.encode(), encode(post)))
 
-        languages = self._detect(originals, reposts)
+        languages = self._detect([*originals, *edits], reposts)
         now = datetime.now(UTC)
         for post in originals:
             out.append(self._enrich_original(post, languages[post.uid], now))
+        for post in edits:
+            out.append(self._enrich_edit(post, languages[post.uid], now))
         for post in reposts:
             out.append(self._enrich_repost(post, languages, now))
         return out
@@ -159,6 +181,7 @@ class Enricher:
         amplification = int(known.get("amp", 0))
         self.state[post.uid] = {
             "seen": True,
+            "v": [post.version_key()],
             "lang": language.code,
             "conf": language.confidence,
             "by": language.backend,
@@ -176,6 +199,23 @@ class Enricher:
                 processed_at=now,
             )
         )
+
+    def _enrich_edit(self, post: Post, language: Language, now: datetime) -> OutRecord:
+        """A later version: its own language and media, the post's amplification; it is stored
+        as a version and published, but counted nowhere (not in windows, not in clusters)."""
+        known = self.state.get(post.uid) or {}
+        self.counters.edits += 1
+        self.counters.enriched_sent += 1
+        enriched = EnrichedPost(
+            post=post,
+            language=language,
+            media=summarize(post.media),
+            repost_of=post.reference("retweet"),
+            amplification=int(known.get("amp", 0)),
+            edit=True,
+            processed_at=now,
+        )
+        return OutRecord(self.topics.enriched, post.uid.encode(), encode(enriched))
 
     def _enrich_repost(
         self, post: Post, languages: dict[str, Language], now: datetime

@@ -9,6 +9,7 @@ from schemas.alert import Alert
 from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
+from schemas.post import PostDeletion
 
 
 class StoreError(RuntimeError):
@@ -26,7 +27,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def write(self, batch: Sequence[EnrichedPost]) -> None:
-        """Write a batch in one transaction; raises on failure so offsets are not committed."""
+        """Write a batch in one transaction; raises on failure so offsets are not committed.
+        An ``edit`` is kept as a version of its post (``post_versions``), never a new row."""
+
+    @abc.abstractmethod
+    async def write_deletions(self, deletions: Sequence[PostDeletion]) -> None:
+        """Keep each delete event and mark its post deleted (now or when it arrives)."""
 
     @abc.abstractmethod
     async def write_gaps(self, gaps: Sequence[Gap]) -> None:

@@ -49,22 +49,27 @@ from pipeline.sinks.migrate import migrations
 from pipeline.sinks.rows import (
     ALERT_COLUMNS,
     COLLECTION_COLUMNS,
+    DELETION_COLUMNS,
     GAP_COLUMNS,
     HASHTAG_COLUMNS,
     MEDIA_COLUMNS,
     POST_COLUMNS,
+    VERSION_COLUMNS,
     PostRow,
     alert_row,
     collection_row,
+    deletion_row,
     gap_row,
     hashtag_rows,
     media_rows,
     post_row,
+    version_row,
 )
 from schemas.alert import Alert
 from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
+from schemas.post import PostDeletion
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +147,16 @@ _ALERTS = (
     "ON CONFLICT (id) DO NOTHING"
 )
 _ALERT_TIMES = tuple(ALERT_COLUMNS.index(c) for c in ("window_start", "window_end", "raised_at"))
+_VERSIONS = _insert("post_versions", VERSION_COLUMNS) + " ON CONFLICT (uid, version) DO NOTHING"
+_VERSION_TIMES = (VERSION_COLUMNS.index("edited_at"), VERSION_COLUMNS.index("retrieved_at"))
+_EDITED = "UPDATE posts SET edited_at = $1 WHERE uid = $2 AND (edited_at IS NULL OR edited_at < $1)"
+_DELETIONS = _insert("deletions", DELETION_COLUMNS) + " ON CONFLICT (uid) DO NOTHING"
+_DELETION_TIMES = (DELETION_COLUMNS.index("deleted_at"), DELETION_COLUMNS.index("retrieved_at"))
+# A post stored after its deletion was (a late or backfilled post) is marked all the same.
+_MARK_DELETED = """
+UPDATE posts SET deleted_at = d.deleted_at FROM deletions d
+WHERE d.uid = posts.uid AND posts.deleted_at IS NULL
+"""
 
 _MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -216,6 +231,17 @@ class PostgresStore(Store):
                     exc,
                     fallback.value,
                 )
+
+    async def write_deletions(self, deletions: Sequence[PostDeletion]) -> None:
+        rows = [_with_times(deletion_row(_scrub(d)), _DELETION_TIMES) for d in deletions]
+        if not rows:
+            return
+
+        async def work(conn: asyncpg.Connection) -> None:
+            await conn.executemany(_DELETIONS, rows)
+            await conn.execute(_MARK_DELETED)
+
+        await self._transaction(work)
 
     async def write_gaps(self, gaps: Sequence[Gap]) -> None:
         rows = [_with_times(gap_row(_scrub(g)), _GAP_TIMES) for g in gaps]
@@ -327,18 +353,28 @@ def _writer(batch: Sequence[EnrichedPost], mode: _Mode) -> Transaction:
 async def _write_batch(
     conn: asyncpg.Connection, batch: Sequence[EnrichedPost], mode: _Mode
 ) -> None:
-    rows = _prepare(batch, mode)
-    for table, columns in (
-        ("posts", _POSTS),
-        ("media", MEDIA_COLUMNS),
-        ("hashtags", HASHTAG_COLUMNS),
-    ):
-        records = getattr(rows, table)
-        if records:
-            await conn.copy_records_to_table(
-                _STAGE[table], records=records, columns=columns, timeout=TIMEOUT
-            )
-    await conn.execute(_MERGE, timeout=TIMEOUT)
+    posts = [e for e in batch if not e.edit]
+    edits = [e for e in batch if e.edit]
+    if posts:
+        rows = _prepare(posts, mode)
+        for table, columns in (
+            ("posts", _POSTS),
+            ("media", MEDIA_COLUMNS),
+            ("hashtags", HASHTAG_COLUMNS),
+        ):
+            records = getattr(rows, table)
+            if records:
+                await conn.copy_records_to_table(
+                    _STAGE[table], records=records, columns=columns, timeout=TIMEOUT
+                )
+        await conn.execute(_MERGE, timeout=TIMEOUT)
+    if edits:
+        cleaned = _records(edits, mode)
+        versions = [_with_times(version_row(e), _VERSION_TIMES) for e in cleaned]
+        await conn.executemany(_VERSIONS, versions, timeout=TIMEOUT)
+        edited = [(e.post.edited_at, e.post.uid) for e in edits if e.post.edited_at]
+        await conn.executemany(_EDITED, edited, timeout=TIMEOUT)
+    await conn.execute(_MARK_DELETED, timeout=TIMEOUT)
 
 
 def _prepare(batch: Sequence[EnrichedPost], mode: _Mode) -> _Rows:

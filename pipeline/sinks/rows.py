@@ -7,6 +7,7 @@ from schemas.codec import encode
 from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
+from schemas.post import PostDeletion
 
 POST_COLUMNS = (
     "uid",
@@ -195,4 +196,61 @@ def collection_row(c: Collection) -> PostRow:
         c.started_at.isoformat(),
         c.stopped_at.isoformat() if c.stopped_at else None,
         c.outcome,
+    )
+
+
+VERSION_COLUMNS = (
+    "uid",
+    "version",
+    "edited_at",
+    "text",
+    "content_warning",
+    "media",
+    "lang",
+    "retrieved_at",
+    "source",
+    "sha256",
+    "raw",
+)
+
+
+def version_row(e: EnrichedPost) -> PostRow:
+    p = e.post
+    return (
+        p.uid,
+        p.version_key(),
+        p.edited_at.isoformat() if p.edited_at else None,
+        p.text,
+        p.content_warning,
+        encode(p.media).decode(),
+        e.language.code,
+        p.provenance.retrieved_at.isoformat(),
+        p.provenance.source,
+        p.provenance.sha256,
+        bytes(p.raw),
+    )
+
+
+DELETION_COLUMNS = (
+    "uid",
+    "platform",
+    "id",
+    "deleted_at",
+    "retrieved_at",
+    "source",
+    "sha256",
+    "raw",
+)
+
+
+def deletion_row(d: PostDeletion) -> PostRow:
+    return (
+        d.uid,
+        d.platform,
+        d.id,
+        d.deleted_at.isoformat(),
+        d.provenance.retrieved_at.isoformat(),
+        d.provenance.source,
+        d.provenance.sha256,
+        bytes(d.raw),
     )

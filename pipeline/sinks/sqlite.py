@@ -12,21 +12,27 @@ from pipeline.sinks.migrate import migrations
 from pipeline.sinks.rows import (
     ALERT_COLUMNS,
     COLLECTION_COLUMNS,
+    DELETION_COLUMNS,
     GAP_COLUMNS,
     HASHTAG_COLUMNS,
     MEDIA_COLUMNS,
     POST_COLUMNS,
+    VERSION_COLUMNS,
+    PostRow,
     alert_row,
     collection_row,
+    deletion_row,
     gap_row,
     hashtag_rows,
     media_rows,
     post_row,
+    version_row,
 )
 from schemas.alert import Alert
 from schemas.collection import Collection
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
+from schemas.post import PostDeletion
 
 
 def _upsert(table: str, columns: Sequence[str], key: Sequence[str], update: str) -> str:
@@ -63,6 +69,14 @@ _COLLECTIONS = _upsert(
     "outcome = COALESCE(excluded.outcome, collections.outcome)",
 )
 _ALERTS = _upsert("alerts", ALERT_COLUMNS, ["id"], "NOTHING")
+_VERSIONS = _upsert("post_versions", VERSION_COLUMNS, ["uid", "version"], "NOTHING")
+_EDITED = "UPDATE posts SET edited_at = ? WHERE uid = ? AND (edited_at IS NULL OR edited_at < ?)"
+_DELETIONS = _upsert("deletions", DELETION_COLUMNS, ["uid"], "NOTHING")
+# A post stored after its deletion was (a late or backfilled post) is marked all the same.
+_MARK_DELETED = (
+    "UPDATE posts SET deleted_at = (SELECT d.deleted_at FROM deletions d WHERE d.uid = posts.uid) "
+    "WHERE deleted_at IS NULL AND uid IN (SELECT uid FROM deletions)"
+)
 _AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?"
 
 
@@ -98,12 +112,35 @@ class SqliteStore(Store):
 
     def _write(self, batch: Sequence[EnrichedPost]) -> None:
         db = self._require()
+        posts = [e for e in batch if not e.edit]
+        edits = [e for e in batch if e.edit]
         db.execute("BEGIN")
         try:
-            db.executemany(_POSTS, [post_row(e) for e in batch])
-            db.executemany(_MEDIA, [row for e in batch for row in media_rows(e)])
-            db.executemany(_HASHTAGS, [row for e in batch for row in hashtag_rows(e)])
-            db.executemany(_AMPLIFY, [(e.amplification, e.repost_of) for e in batch if e.repost_of])
+            db.executemany(_POSTS, [post_row(e) for e in posts])
+            db.executemany(_MEDIA, [row for e in posts for row in media_rows(e)])
+            db.executemany(_HASHTAGS, [row for e in posts for row in hashtag_rows(e)])
+            db.executemany(_AMPLIFY, [(e.amplification, e.repost_of) for e in posts if e.repost_of])
+            if edits:
+                db.executemany(_VERSIONS, [version_row(e) for e in edits])
+                db.executemany(_EDITED, [_edited(e) for e in edits if e.post.edited_at])
+            db.execute(_MARK_DELETED)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    async def write_deletions(self, deletions: Sequence[PostDeletion]) -> None:
+        rows = [deletion_row(d) for d in deletions]
+        if rows:
+            async with self._lock:
+                await asyncio.to_thread(self._write_deletions, rows)
+
+    def _write_deletions(self, rows: list[PostRow]) -> None:
+        db = self._require()
+        db.execute("BEGIN")
+        try:
+            db.executemany(_DELETIONS, rows)
+            db.execute(_MARK_DELETED)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -137,3 +174,8 @@ class SqliteStore(Store):
         if self._db is None:
             raise StoreError("store is not open")
         return self._db
+
+
+def _edited(e: EnrichedPost) -> tuple[str, str, str]:
+    when = e.post.edited_at.isoformat() if e.post.edited_at else ""
+    return when, e.post.uid, when

@@ -26,11 +26,12 @@ from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.sinks.base import Store
 from schemas.alert import Alert
-from schemas.codec import DecodeError, decode, encode
+from schemas.codec import DecodeError, EnrichedEvent, decode, encode
 from schemas.collection import Collection
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
+from schemas.post import PostDeletion
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.5
@@ -91,19 +92,20 @@ class StoreSink:
             for tp, recs in batch.items():
                 by_topic.setdefault(tp.topic, []).extend(recs)
             dead = topics.deadletter
-            posts, bad_posts = decode_all(by_topic.get(topics.enriched, []), EnrichedPost, dead)
+            events, bad_posts = decode_all(by_topic.get(topics.enriched, []), EnrichedEvent, dead)
+            posts = [e for e in events if isinstance(e, EnrichedPost)]
+            deletions = [e for e in events if isinstance(e, PostDeletion)]
             alerts, bad_alerts = decode_all(by_topic.get(topics.alerts, []), Alert, dead)
             gaps, bad_gaps = decode_all(by_topic.get(topics.gaps, []), Gap, dead)
-            runs, bad_runs = decode_all(
-                by_topic.get(topics.collections, []), Collection, dead
-            )
+            runs, bad_runs = decode_all(by_topic.get(topics.collections, []), Collection, dead)
             await self.send([*bad_posts, *bad_alerts, *bad_gaps, *bad_runs])
             await self.write_until_done(store.write_collections, runs)
             await self.write_until_done(store.write, posts)
+            await self.write_until_done(store.write_deletions, deletions)
             await self.write_until_done(store.write_alerts, alerts)
             await self.write_until_done(store.write_gaps, gaps)
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
-            counters.stored += len(posts)
+            counters.stored += len(events)
             counters.alerts_stored += len(alerts)
             counters.gaps_stored += len(gaps)
             counters.collections_stored += len(runs)
@@ -140,10 +142,10 @@ class StoreSink:
 
 
 def decode_all(
-    records: Sequence[ConsumerRecord[Any, Any]], record_type: type[T], deadletter: str
-) -> tuple[list[T], list[OutRecord]]:
+    records: Sequence[ConsumerRecord[Any, Any]], record_type: Any, deadletter: str
+) -> tuple[list[Any], list[OutRecord]]:
     """Anything on an output topic that is not its record type is dead-lettered, not fatal."""
-    good: list[T] = []
+    good: list[Any] = []
     rejected: list[OutRecord] = []
     for rec in records:
         value = rec.value or b""

@@ -1,0 +1,43 @@
+"""What every platform's payload mapping shares: its errors, and how archives find the mapping.
+
+Each platform module (``agents/x/payload.py``, ``agents/mastodon/…``, ``agents/bluesky/…``)
+maps the JSON it receives to Post v1 records; ``hashwatch run`` and ``collect replay`` read
+archives line by line and ask each ``ArchiveFormat`` in ``FORMATS`` whether a line is
+one of its payloads, so one archive may mix platforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from schemas.post import Post, PostDeletion, Provenance
+
+
+class NotAPost(ValueError):
+    """The JSON is valid but holds no post (users, lists, counts, an error object, a like).
+
+    Its message is a short stable code, counted per code in summaries.
+    """
+
+
+class MappingError(ValueError):
+    """A post object that cannot become a Post (missing id, bad date, ...)."""
+
+
+Mapped = Post | PostDeletion | MappingError
+
+
+class ArchiveFormat(Protocol):
+    """One platform's payloads as archives hold them (API responses, stream lines, captures)."""
+
+    platform: str
+    invalid: str  # the dead-letter reason for a payload that cannot be mapped
+
+    def accepts(self, obj: Any) -> bool:
+        """Whether this parsed line is one of this platform's payloads."""
+
+    def read(self, obj: Any, line: bytes, provenance: Provenance) -> Iterator[Mapped]:
+        """Every post (or deletion) the line holds; a bad one yields its error and the rest go
+        on; raises ``NotAPost`` when the line holds none. ``line`` is the bytes as read, so
+        each record's ``raw`` can be the exact bytes it was made from."""
