@@ -63,13 +63,16 @@ COMING_COLLECTORS = frozenset({"mastodon", "bluesky"})  # accepted while not yet
 
 def settings_env() -> frozenset[str]:
     """Every environment variable ``Settings`` reads."""
+    prefix = Settings.model_config.get("env_prefix", "")
     names: set[str] = set()
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
-            names.update(str(choice) for choice in alias.choices)
+            names.update(c for c in alias.choices if isinstance(c, str))
+        elif isinstance(alias, str):
+            names.add(alias)
         else:
-            names.add(f"HASHWATCH_{name.upper()}")
+            names.add(f"{prefix}{name}".upper())
     return frozenset(names)
 
 
