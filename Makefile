@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench schemas clean
+.PHONY: demo test lint bench fuzz schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench: $(STAMP)  ## prints the measured figures: language ID, near duplicates, s
 	$(BIN)/python bench/neardup_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/pipeline_bench.py
+
+fuzz: $(STAMP)  ## every parser under 10,000 generated inputs (property-based; minutes, not seconds)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -m fuzz $(PYTEST_ARGS)
 
 schemas: $(STAMP)  ## regenerate schemas/json from the records
 	$(BIN)/python -m schemas.generate
