@@ -17,7 +17,6 @@
 #   REPLICATION_FACTOR      replicas of every topic                                 (default 3)
 #   MIN_INSYNC_REPLICAS     min.insync.replicas          (default 2; 1 if REPLICATION_FACTOR < 3)
 #   EVIDENCE_RETENTION_MS   posts, dead letters, alerts, metrics    (default -1: keep forever)
-#   INTERNAL_RETENTION_MS   internal repartition topics           (default 1209600000: 14 days)
 #   KAFKA_BIN               folder of kafka-topics.sh and kafka-configs.sh
 #                           (default: the one on PATH, else /opt/kafka/bin)
 #   KAFKA_COMMAND_CONFIG    client properties file (TLS, SASL) passed as --command-config
@@ -41,7 +40,6 @@ replication="${REPLICATION_FACTOR:-3}"
 if [ "$replication" -ge 3 ]; then min_isr_default=2; else min_isr_default=1; fi
 min_isr="${MIN_INSYNC_REPLICAS:-$min_isr_default}"
 evidence_ms="${EVIDENCE_RETENTION_MS:--1}"
-internal_ms="${INTERNAL_RETENTION_MS:-1209600000}"
 bootstrap="${HASHWATCH_BROKER#kafka://}"
 
 if [ -z "${KAFKA_BIN:-}" ]; then
@@ -61,7 +59,6 @@ fi
 plan() {
     local p="$partitions" worker="$prefix-worker"
     local evidence="cleanup.policy=delete retention.ms=$evidence_ms retention.bytes=-1"
-    local internal="cleanup.policy=delete retention.ms=$internal_ms"
     local latest="cleanup.policy=compact"  # keyed by id, the latest value wins
     # The public contract: what was collected and what the pipeline made of it is evidence.
     echo "$prefix.posts.raw $p $evidence"
@@ -71,15 +68,10 @@ plan() {
     echo "$prefix.metrics $p $evidence"
     echo "$prefix.gaps $p $latest"
     echo "$prefix.collections $p $latest"
-    # Internal repartition topics: read once by the workers, replayable from posts.raw.
-    echo "$prefix.internal.reposts $p $internal"
-    echo "$prefix.internal.metrics-partials 1 $internal"
-    # Faust's table changelogs (a worker's state, restored from them) and its leader topic.
-    echo "$worker-posts-state-changelog $p $latest"
-    echo "$worker-clusters-changelog $p $latest"
-    echo "$worker-media-seen-changelog $p $latest"
-    echo "$worker-metrics-windows-changelog 1 $latest"
-    echo "$worker-aggregator-meta-changelog 1 $latest"
+    # The ledger's input, one partition: it rebuilds its state by reading this log from the
+    # start after a restart, so it is kept as long as the campaign's state matters (forever).
+    echo "$prefix.internal.facts 1 $evidence"
+    # Faust's leader topic.
     echo "$worker-__assignor-__leader 1 cleanup.policy=delete"
 }
 

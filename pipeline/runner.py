@@ -48,25 +48,24 @@ class StalledError(RuntimeError):
 
 
 def drained(c: StageCounters, published: int) -> bool:
-    """Every published post consumed, every forwarded repost consumed, every result stored
-    and summed into its window."""
-    return (
-        c.raw_consumed >= published
-        and c.reposts_consumed >= c.reposts_forwarded
-        and c.stored >= c.enriched_sent
-        and c.partials_consumed >= c.partials_sent
-    )
+    """Every published post read by the enrich stage, and every fact it sent read by the
+    ledger."""
+    return c.raw_consumed >= published and c.facts_consumed >= c.facts_sent
+
+
+def progress_of(c: StageCounters) -> tuple[int, ...]:
+    return (c.raw_consumed, c.facts_consumed, c.stored, c.alerts_stored, c.ends)
 
 
 async def wait_until(done: Callable[[], bool], c: StageCounters, stall_timeout: float) -> None:
     last, last_change = None, time.monotonic()
     while not done():
-        now = (c.raw_consumed, c.reposts_consumed, c.stored, c.partials_consumed, c.alerts_stored)
+        now = progress_of(c)
         if now != last:
             last, last_change = now, time.monotonic()
         elif time.monotonic() - last_change > stall_timeout:
             raise StalledError(f"pipeline made no progress for {stall_timeout:.0f}s: {c}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
 
 
 async def wait_drained(
@@ -77,20 +76,28 @@ async def wait_drained(
     final: bool = True,
     records: Counter[str] | None = None,
 ) -> None:
-    """Wait until everything published went all the way through; ``final`` closes open
-    windows too (end of an archive) and waits for their alerts to be stored. ``records``
-    (what a ``KafkaPublisher`` sent, by kind) adds its gaps and collection runs."""
+    """Wait until everything published went all the way through to the store. ``final``: the
+    end of an archive — the ledger releases what it holds and closes every window, and their
+    alerts are stored too. Otherwise quiet partitions let the ledger release what it holds.
+    ``records`` (what a ``KafkaPublisher`` sent, by kind) adds its gaps and collection runs."""
     c = worker.counters
     gaps = records["gap"] if records else 0
     runs = records["collection"] if records else 0
+    await wait_until(lambda: drained(c, published), c, stall_timeout)
+    ends = c.ends
+    if final:
+        await worker.flush()
     await wait_until(
-        lambda: drained(c, published) and c.gaps_stored >= gaps and c.collections_stored >= runs,
+        lambda: (
+            (c.ends > ends if final else c.ledger_pending == 0)
+            and c.stored >= c.enriched_sent
+            and c.alerts_stored >= c.alerts_sent
+            and c.gaps_stored >= gaps
+            and c.collections_stored >= runs
+        ),
         c,
         stall_timeout,
     )
-    if final:
-        await worker.flush()
-        await wait_until(lambda: c.alerts_stored >= c.alerts_sent, c, stall_timeout)
 
 
 async def run_archive(

@@ -35,7 +35,10 @@ class EnrichedPost(msgspec.Struct, frozen=True, kw_only=True, tag="enriched/1", 
     language: Language
     media: MediaSummary
     repost_of: str | None = None  # uid of the original when this is a retweet
-    amplification: int = 0  # reposts of the original seen so far (of this post if it is one)
-    cluster: Cluster | None = None  # copy-paste cluster, when the text is long enough to tell
+    amplification: int = 0  # an original's reposts before it; a repost's rank among its
+    # original's reposts in event-time order (the store keeps an original's total)
+    cluster: Cluster | None = None  # copy-paste cluster and its size once this post joined
     edit: bool = False  # a later version of a post already published: kept, never recounted
+    time_flag: str | None = None  # "future" / "before-platform": created_at not believed, and
+    # windows used the time the post was retrieved instead
     processed_at: datetime

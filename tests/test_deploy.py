@@ -253,15 +253,15 @@ async def test_the_topic_script_creates_every_topic_with_its_retention() -> None
     plan = checks.parse_topic_plan(proc.stdout)
     code = await _code_topics("hashwatch", 12)
     t = Topics("hashwatch")
-    evidence = [t.raw, t.enriched, t.deadletter]
-    compacted = [name for name in code if name.endswith("-changelog")]
+    evidence = [t.raw, t.enriched, t.deadletter, t.facts]  # facts: the ledger rebuilds from it
+    compacted = [t.gaps, t.collections]
     assert checks.topic_plan_problems(plan, code, evidence, compacted) == []
     assert "--bootstrap-server k1:9092" in proc.stdout.replace("\\", "")
     # and the check notices a topic left out or created with the wrong partition count
-    del plan[t.reposts]
-    plan[t.metrics_partials] = (12, {})
+    del plan[t.raw]
+    plan[t.facts] = (12, plan[t.facts][1])
     problems = checks.topic_plan_problems(plan, code, evidence, compacted)
-    assert any(t.reposts in p for p in problems) and any("12 partitions" in p for p in problems)
+    assert any(t.raw in p for p in problems) and any("12 partitions" in p for p in problems)
 
 
 def test_the_topic_script_needs_the_workers_partition_count() -> None:

@@ -1,18 +1,18 @@
-"""The enrichment step on its own: validation, dedupe, reposts, batching."""
+"""The enrich stage on its own: validation, language per batch, media, signatures, event time."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
 
 from msgspec import Raw
 
-from pipeline.core.records import InRecord, OutRecord
+from pipeline.core.records import InRecord
 from pipeline.core.topics import Topics
 from pipeline.enrich.enricher import Enricher
+from pipeline.enrich.facts import DELETION, POST
 from pipeline.testing import ScriptedDetector
-from schemas.codec import PostEvent, decode, encode
+from schemas.codec import decode, encode
 from schemas.deadletter import DeadLetter
-from schemas.enriched import EnrichedPost
 from schemas.post import Media, MediaVariant, Post, PostDeletion
 from schemas.testing import PROVENANCE, T0, post
 
@@ -26,105 +26,79 @@ VIDEO = Media(
         MediaVariant(url="high.mp4", content_type="video/mp4", bit_rate=9),
     ],
 )
+COPY = "Where are the detainees of Saydnaya? Their families have waited for years"
 
 
-def raw(p: Post) -> InRecord:
-    return InRecord(T.raw, p.uid.encode(), encode(p), "test")
+def raw(p: Post | PostDeletion, partition: int = 0, offset: int = 0) -> InRecord:
+    return InRecord(T.raw, partition, offset, p.uid.encode(), encode(p))
 
 
-def enricher(state: dict[str, Any] | None = None) -> tuple[Enricher, ScriptedDetector]:
+def enricher() -> tuple[Enricher, ScriptedDetector]:
     det = ScriptedDetector()
-    return Enricher(T, det, {} if state is None else state), det
-
-
-def enriched(out: list[OutRecord]) -> list[EnrichedPost]:
-    return [decode(o.value, EnrichedPost) for o in out if o.topic == T.enriched]
-
-
-def forward(out: list[OutRecord]) -> list[InRecord]:
-    """What the reposts topic would deliver back to the enricher."""
-    return [InRecord(o.topic, o.key, o.value, "test") for o in out if o.topic == T.reposts]
+    return Enricher(T, det, watch=("saydnaya",)), det
 
 
 def test_invalid_records_are_dead_lettered_and_the_batch_goes_on() -> None:
     e, _ = enricher()
-    good = post("1")
-    bad_json = InRecord(T.raw, b"x:2", b"{not json", "raw/0@1")
-    bad_schema = InRecord(T.raw, b"x:3", b'{"schema": "post/1", "uid": "x:3"}', "raw/0@2")
-    wrong_key = InRecord(T.raw, b"x:999", encode(post("4")), "raw/0@3")
-    out = e.process([bad_json, raw(good), bad_schema, wrong_key])
-    letters = [decode(o.value, DeadLetter) for o in out if o.topic == T.deadletter]
+    bad_json = InRecord(T.raw, 0, 1, b"x:2", b"{not json")
+    bad_schema = InRecord(T.raw, 0, 2, b"x:3", b'{"schema": "post/1", "uid": "x:3"}')
+    wrong_key = InRecord(T.raw, 0, 3, b"x:999", encode(post("4")))
+    result = e.process([bad_json, raw(post("1")), bad_schema, wrong_key])
+    letters = [decode(o.value or b"", DeadLetter) for o in result.out]
     assert [d.reason for d in letters] == ["invalid-json", "schema", "key-mismatch"]
-    assert letters[0].original == b"{not json" and letters[0].source == "raw/0@1"
-    assert [p.post.uid for p in enriched(out)] == ["x:1"]
+    assert letters[0].original == b"{not json" and letters[0].source == "t.posts.raw/0@1"
+    assert [f.uid for f in result.facts] == ["x:1"]
 
 
-def test_same_uid_is_dropped_within_and_across_batches() -> None:
-    e, _ = enricher()
-    assert len(enriched(e.process([raw(post("1")), raw(post("1"))]))) == 1
-    assert enriched(e.process([raw(post("1"))])) == []
-    assert e.counters.duplicates == 2
-
-
-def test_language_is_detected_once_per_batch() -> None:
+def test_language_is_detected_once_per_batch_and_each_text_once() -> None:
     e, det = enricher()
-    out = e.process([raw(post("1")), raw(post("2", "where are the detainees of Syria"))])
-    assert det.batches == [2]
-    assert [p.language.code for p in enriched(out)] == ["ar", "en"]
+    first = e.process([raw(post("1")), raw(post("2", "where are the detainees of Syria"))])
+    again = e.process([raw(post("3")), raw(post("4", "where are the detainees of Syria"))])
+    assert det.batches == [2]  # the second batch's texts were known
+    assert [f.lang for f in first.facts + again.facts] == ["ar", "en", "ar", "en"]
 
 
-def test_media_is_tagged() -> None:
+def test_a_fact_carries_what_the_ledger_counts() -> None:
     e, _ = enricher()
-    [ep] = enriched(e.process([raw(post("1", media=[VIDEO]))]))
-    assert ep.media.counts == {"video": 1} and ep.media.has_video
-    assert ep.media.video_duration_ms == 5000 and ep.media.best_variant_url == "high.mp4"
+    p = post("1", COPY, media=[VIDEO], hashtags=["Syria", "Detainees"], handle="someone")
+    [fact] = e.process([raw(p, partition=2, offset=7)]).facts
+    assert (fact.kind, fact.uid, fact.partition, fact.offset) == (POST, "x:1", 2, 7)
+    assert fact.record == encode(p)  # the post as published, not encoded again
+    assert fact.version == p.version_key() and fact.event_ts == T0.timestamp()
+    assert fact.media is not None and fact.media.has_video
+    assert fact.media.best_variant_url == "high.mp4" and fact.media_keys == ["key:7_1"]
+    assert fact.hashtags == ["detainees", "syria"] and fact.pairs == ["detainees + syria"]
+    assert fact.watch == ["saydnaya"]
+    assert fact.cluster_key is not None and fact.tokens and fact.bands
 
 
-def test_repost_inherits_from_its_original_and_amplifies_it() -> None:
-    e, det = enricher()
-    e.process([raw(post("1", media=[VIDEO]))])
-    out = e.process([raw(post("2", retweet_of="1")), raw(post("3", retweet_of="1"))])
-    assert enriched(out) == []  # reposts travel to their original's partition first
-    assert {r.key for r in forward(out)} == {b"x:1"}
-    reposts = enriched(e.process(forward(out)))
-    assert [r.repost_of for r in reposts] == ["x:1", "x:1"]
-    assert [r.amplification for r in reposts] == [1, 2]
-    assert all(r.language.inherited and r.language.code == "ar" for r in reposts)
-    assert all(r.media.has_video for r in reposts)
-    assert det.batches == [1]  # nothing was detected again for the reposts
-
-
-def test_repost_before_its_original_counts_towards_it() -> None:
+def test_reposts_are_not_signed_for_copy_paste_clusters() -> None:
     e, _ = enricher()
-    [rt] = enriched(e.process(forward(e.process([raw(post("2", "RT text", retweet_of="1"))]))))
-    assert rt.repost_of == "x:1" and rt.amplification == 1
-    [orig] = enriched(e.process([raw(post("1"))]))
-    assert orig.amplification == 1 and orig.repost_of is None
+    [fact] = e.process([raw(post("2", COPY, retweet_of="1"))]).facts
+    assert fact.repost_of == "x:1" and fact.cluster_key is None and fact.tokens == b""
 
 
-def test_state_survives_a_new_enricher() -> None:
-    """What the Faust table gives a restarted worker: the same state mapping."""
-    state: dict[str, Any] = {}
-    first, _ = enricher(state)
-    first.process([raw(post("1"))])
-    second, _ = enricher(state)
-    assert enriched(second.process([raw(post("1"))])) == []
-
-
-def test_an_edit_is_a_version_and_a_deletion_passes_on() -> None:
+def test_unbelievable_dates_are_flagged_and_placed_by_retrieval_time() -> None:
     e, _ = enricher()
-    first = post("1", "the first words of this post")
-    again = post("1", "the first words of this post", raw=b'{"from": "a second instance"}')
-    edited = post("1", "edited words of this post")
-    out = enriched(e.process([raw(first), raw(again), raw(edited), raw(edited)]))
-    assert [(p.post.text, p.edit) for p in out] == [
-        ("the first words of this post", False),
-        ("edited words of this post", True),
+    retrieved = PROVENANCE.retrieved_at
+    future = post("1", created_at=retrieved + timedelta(days=3000))
+    ancient = post("2", created_at=retrieved.replace(year=1990))
+    fine = post("3", created_at=retrieved - timedelta(minutes=5))
+    facts = e.process([raw(future), raw(ancient), raw(fine)]).facts
+    assert [(f.time_flag, f.event_ts) for f in facts] == [
+        ("future", retrieved.timestamp()),
+        ("before-platform", retrieved.timestamp()),
+        (None, (retrieved - timedelta(minutes=5)).timestamp()),
     ]
-    assert e.counters.duplicates == 2 and e.counters.edits == 1
-    assert [p.post.uid for p in e.emitted] == ["x:1"]  # windows count the post once
+
+
+def test_a_deletion_is_a_fact_of_its_own() -> None:
+    e, _ = enricher()
     gone = PostDeletion(
         uid="x:1", platform="x", id="1", deleted_at=T0, provenance=PROVENANCE, raw=Raw(b"{}")
     )
-    [passed] = e.process([InRecord(T.raw, b"x:1", encode(gone), "raw/0@9")])
-    assert passed.topic == T.enriched and decode(passed.value or b"", PostEvent) == gone
+    result = e.process([raw(gone, partition=1, offset=3)])
+    [fact] = result.facts
+    assert (
+        fact.kind == DELETION and fact.record == encode(gone) and result.marks == {1: fact.event_ts}
+    )

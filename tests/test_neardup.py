@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -22,7 +21,6 @@ from pipeline.enrich.neardup import (
     canonical_text,
     cluster_key,
     keyed_canonical,
-    update_cluster,
 )
 
 AR = "لن نتوقف عن رفع صورهم في الساحات حتى يعود آخر معتقل إلى بيته."
@@ -158,34 +156,12 @@ def test_memory_bound_evicts_oldest_and_unlinks_its_buckets() -> None:
         _assign(index, body, float(i))
         _assign(index, copy_variant(body, rng), float(i))
     assert len(index) == 10
-    assert _bucket_refs(index) == 10 * index._bands
+    assert _bucket_refs(index) == 10 * index.signer.bands
     assert _assign(index, bodies[0] + " today", 30.0) != cluster_key(bodies[0])
     assert _assign(index, bodies[24] + " today", 30.0) == cluster_key(bodies[24])
     while len(index):
         index.expire(float("inf"))
     assert _bucket_refs(index) == 0
-
-
-def test_update_cluster_counts_restarts_and_serialises() -> None:
-    info = update_cluster(None, "k", "x:1", 100.0, 60.0)
-    assert info == {
-        "id": "k",
-        "size": 1,
-        "first_uid": "x:1",
-        "first_seen": 100.0,
-        "last_seen": 100.0,
-    }
-    info = update_cluster(info, "k", "x:2", 150.0, 60.0)
-    info = update_cluster(info, "k", "x:0", 90.0, 60.0)  # late arrival, earlier post
-    assert (info["size"], info["first_uid"], info["first_seen"], info["last_seen"]) == (
-        3,
-        "x:0",
-        90.0,
-        150.0,
-    )
-    assert json.loads(json.dumps(info)) == info
-    fresh = update_cluster(info, "k", "x:9", 211.0, 60.0)  # quiet for > window
-    assert (fresh["size"], fresh["first_uid"], fresh["first_seen"]) == (1, "x:9", 211.0)
 
 
 def _pair_scores(pred: Sequence[object], truth: Sequence[int]) -> tuple[float, float]:

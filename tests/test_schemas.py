@@ -14,10 +14,7 @@ import pytest
 
 from agents.replay import ReplayCollector
 from agents.testing import ListPublisher
-from pipeline.core.records import InRecord
-from pipeline.core.topics import Topics
-from pipeline.enrich.enricher import Enricher
-from pipeline.testing import ScriptedDetector
+from pipeline.testing import InMemoryPipeline
 from schemas.alert import Alert
 from schemas.codec import RECORD_TYPES, encode
 from schemas.collection import Collection
@@ -48,13 +45,11 @@ def _records(x_data: Path) -> dict[str, list[Any]]:
     publisher = ListPublisher()
     files = sorted(x_data.glob("*.json*"))
     asyncio.run(ReplayCollector(publisher, files).run())
-    topics = Topics("s")
-    out = Enricher(topics, ScriptedDetector(), {}).process(
-        [InRecord(topics.raw, p.uid.encode(), encode(p), "t") for p in publisher.posts]
-        + [InRecord(topics.raw, b"x:1", b"garbage", "t")]
-    )
-    reposts = [InRecord(o.topic, o.key, o.value, "t") for o in out if o.topic == topics.reposts]
-    out += Enricher(topics, ScriptedDetector(), {}).process(reposts)
+    pipeline = InMemoryPipeline()
+    pipeline.publish([*publisher.posts, b"garbage"])
+    pipeline.end()
+    topics = pipeline.topics
+    out = pipeline.out
     return {
         "post.v1": [encode(p) for p in publisher.posts],
         "enriched_post.v1": [o.value for o in out if o.topic == topics.enriched],

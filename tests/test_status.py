@@ -101,7 +101,7 @@ async def test_status_after_a_run_reports_topics_lag_rates_alert_gaps_and_store(
     by_name = {t.name: t for t in b.topics}
     for name in (topics.raw, topics.enriched, topics.alerts, topics.deadletter):
         assert by_name[name].partitions == settings.partitions
-    assert f"{settings.topic_prefix}-worker-posts-state-changelog" in by_name
+    assert by_name[topics.facts].partitions == 1  # the ledger's log
     worker = f"{settings.topic_prefix}-worker"
     raw_lag = {x.group: x for x in by_name[topics.raw].lag}
     assert raw_lag[worker].lag == 0  # drained (Tansu's short end offsets never go negative)
@@ -228,7 +228,8 @@ async def test_a_running_pipeline_is_scraped_with_its_counters(
             for _ in range(600):
                 if (
                     c.raw_consumed >= stats.posts
-                    and c.reposts_consumed >= c.reposts_forwarded
+                    and c.facts_consumed >= c.facts_sent
+                    and c.ledger_pending == 0
                     and c.stored >= c.enriched_sent == c.unique
                 ):
                     break
@@ -239,7 +240,7 @@ async def test_a_running_pipeline_is_scraped_with_its_counters(
 
     stage_in, stage_out = "hashwatch_stage_in_total", "hashwatch_stage_out_total"
     assert metrics[(stage_in, (("stage", "enrich"), ("topic", "posts.raw")))] == stats.posts == 100
-    assert metrics[(stage_in, (("stage", "enrich"), ("topic", "internal.reposts")))] == c.reposts
+    assert metrics[(stage_in, (("stage", "ledger"), ("topic", "internal.facts")))] == stats.posts
     assert metrics[("hashwatch_posts_total", (("kind", "repost"),))] == c.reposts > 0
     assert metrics[(stage_out, (("stage", "store"), ("to", "store.posts")))] == c.stored == 100
     langs = {k[1][0][1]: v for k, v in metrics.items() if k[0].startswith("hashwatch_posts_by_l")}

@@ -12,12 +12,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.core.campaign import load_campaign
 from schemas.alert import Alert, Severity
 
-Window = dict[str, Any]  # a merged partial (pipeline.windows.partials)
+
+class Window(Protocol):
+    """What the rules read of a closed window (pipeline.windows.window.Window)."""
+
+    start: float
+    posts: int
+    by_language: dict[str, int]
+    by_media_type: dict[str, int]
+    clusters: dict[str, int]
+    cluster_crossed: list[str]
+    cluster_first: dict[str, str]
+    examples: list[tuple[str, str]]
+    watch: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -57,24 +69,12 @@ class AlertConfig:
 
 @dataclass
 class History:
-    """What the rules remember across windows (kept in a Faust table by the aggregator)."""
+    """What the rules remember across windows (the ledger keeps it)."""
 
     windows: list[list[float]] = field(default_factory=list)  # [start, posts, videos]
     languages: list[str] = field(default_factory=list)
     surge_active: bool = False
     video_surge_active: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "windows": self.windows,
-            "languages": self.languages,
-            "surge_active": self.surge_active,
-            "video_surge_active": self.video_surge_active,
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> History:
-        return cls(**d) if d else cls()
 
 
 def _when(ts: float) -> datetime:
@@ -88,12 +88,15 @@ def _baseline(values: list[float], k: float) -> tuple[float, float]:
     return mean, mean + k * max(sd, math.sqrt(mean))
 
 
-def evaluate(w: Window, size: float, history: History, cfg: AlertConfig) -> list[Alert]:
-    start, end = _when(w["start"]), _when(w["start"] + size)
+def evaluate(
+    w: Window, size: float, history: History, cfg: AlertConfig, raised_at: datetime
+) -> list[Alert]:
+    """Alerts for a closed window; ``raised_at`` is the event time it closed at (not the
+    clock), so the same campaign raises the same alerts with the same fields every time."""
+    start, end = _when(w.start), _when(w.start + size)
     span = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
-    examples = [uid for uid, _ in w["examples"]]
-    links = [url for _, url in w["examples"] if url]
-    now = datetime.now(UTC)
+    examples = [uid for uid, _ in w.examples]
+    links = [url for _, url in w.examples if url]
     alerts: list[Alert] = []
 
     def alert(
@@ -119,25 +122,25 @@ def evaluate(w: Window, size: float, history: History, cfg: AlertConfig) -> list
                 threshold=threshold,
                 examples=ex if ex is not None else examples,
                 links=ln if ln is not None else links,
-                raised_at=now,
+                raised_at=raised_at,
             )
         )
 
-    videos = float(w["by_media_type"].get("video", 0))
+    videos = float(w.by_media_type.get("video", 0))
     past = history.windows[-cfg.surge_history :]
     if cfg.surge and len(past) >= cfg.surge_min_history:
         mean, threshold = _baseline([p[1] for p in past], cfg.surge_k)
         threshold = max(threshold, float(cfg.surge_min_posts))
-        above = w["posts"] > threshold
+        above = w.posts > threshold
         if above and not history.surge_active:
-            ratio = w["posts"] / mean if mean else float("inf")
+            ratio = w.posts / mean if mean else float("inf")
             alert(
                 "surge",
                 "all",
-                "critical" if w["posts"] > 2 * threshold else "warning",
-                f"Volume surge: {w['posts']:,} posts in {span}, {ratio:.1f}× the baseline of "
+                "critical" if w.posts > 2 * threshold else "warning",
+                f"Volume surge: {w.posts:,} posts in {span}, {ratio:.1f}× the baseline of "
                 f"{mean:,.0f} per window (threshold {threshold:,.0f})",
-                w["posts"],
+                w.posts,
                 threshold,
             )
         history.surge_active = above
@@ -157,9 +160,9 @@ def evaluate(w: Window, size: float, history: History, cfg: AlertConfig) -> list
             )
         history.video_surge_active = above
 
-    for cluster_id in w["cluster_crossed"]:  # exactly one window holds a cluster's crossing
-        size_now = w["clusters"][cluster_id]
-        first = w["cluster_first"].get(cluster_id)
+    for cluster_id in w.cluster_crossed:  # exactly one window holds a cluster's crossing
+        size_now = w.clusters[cluster_id]
+        first = w.cluster_first.get(cluster_id)
         alert(
             "copy-paste",
             cluster_id,
@@ -173,7 +176,7 @@ def evaluate(w: Window, size: float, history: History, cfg: AlertConfig) -> list
 
     seen = set(history.languages) | set(cfg.languages)
     if len(history.windows) >= cfg.surge_min_history or cfg.languages:
-        for lang, n in sorted(w["by_language"].items()):
+        for lang, n in sorted(w.by_language.items()):
             if lang not in seen and lang != "und" and n >= cfg.new_language_min:
                 alert(
                     "new-language",
@@ -184,7 +187,7 @@ def evaluate(w: Window, size: float, history: History, cfg: AlertConfig) -> list
                     n,
                     cfg.new_language_min,
                 )
-    for term, n in sorted(w["watch"].items()):
+    for term, n in sorted(w.watch.items()):
         if n >= cfg.watch_min:
             alert(
                 "watchlist",
@@ -195,10 +198,8 @@ def evaluate(w: Window, size: float, history: History, cfg: AlertConfig) -> list
                 cfg.watch_min,
             )
 
-    history.windows = [*history.windows, [w["start"], float(w["posts"]), videos]][
-        -cfg.surge_history :
-    ]
-    history.languages = sorted(set(history.languages) | set(w["by_language"]))
+    history.windows = [*history.windows, [w.start, float(w.posts), videos]][-cfg.surge_history :]
+    history.languages = sorted(set(history.languages) | set(w.by_language))
     return alerts
 
 

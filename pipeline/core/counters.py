@@ -14,26 +14,31 @@ from dataclasses import dataclass, field
 
 @dataclass
 class StageCounters:
+    # the enrich stage
     raw_consumed: int = 0
-    reposts_consumed: int = 0
-    reposts_forwarded: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
+    facts_sent: int = 0
+    # the ledger
+    facts_consumed: int = 0
+    ledger_pending: int = 0  # facts waiting for the watermark
+    ends: int = 0  # end-of-input markers handled (hashwatch run)
+    ledger_replays: int = 0  # times the ledger rebuilt itself from the facts log
     duplicates: int = 0
     edits: int = 0  # later versions of posts already published
     deletions: int = 0  # deletions passed on to the store
-    dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
     originals: int = 0
     reposts: int = 0
     by_language: Counter[str] = field(default_factory=Counter)
     by_media_type: Counter[str] = field(default_factory=Counter)
     by_lang_backend: Counter[str] = field(default_factory=Counter)  # who decided each language
+    by_platform: Counter[str] = field(default_factory=Counter)
     enriched_sent: int = 0
-    stored: int = 0  # enriched records the sink has written (a redelivery counts again)
-    sink_errors: int = 0
-    partials_sent: int = 0
-    partials_consumed: int = 0
     late_dropped: int = 0
     metrics_sent: int = 0  # closed windows published to hashwatch.metrics
     alerts_sent: int = 0
+    # the store sink
+    stored: int = 0  # enriched records the sink has written (a redelivery counts again)
+    sink_errors: int = 0
     alerts_stored: int = 0
     gaps_stored: int = 0  # gap records written (each version of a gap counts)
     collections_stored: int = 0  # collection-run records written

@@ -16,11 +16,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
 from pipeline.core.records import OutRecord
+
+__all__ = ["BatchSender", "TopicPartition", "admin", "consumer", "producer"]
 
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 1000
@@ -64,6 +66,7 @@ class BatchSender:
     """
 
     def __init__(self, bootstrap: str, *, linger_ms: int = 5) -> None:
+        self.bootstrap = bootstrap
         self.producer = producer(
             bootstrap,
             client_id="hashwatch-worker",

@@ -8,9 +8,15 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class InRecord:
     topic: str
+    partition: int
+    offset: int
     key: bytes | None
     value: bytes
-    source: str  # topic/partition@offset, for dead letters
+
+    @property
+    def source(self) -> str:
+        """``topic/partition@offset``, for dead letters."""
+        return f"{self.topic}/{self.partition}@{self.offset}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,31 @@ class Settings(BaseSettings):
     lang_backend: str = Field(default="cascade", description="Language detector backend.")
     batch_size: int = Field(default=500, ge=1, description="Posts per processing batch.")
     batch_seconds: float = Field(
-        default=0.2, gt=0, description="Longest a partial batch waits before it is processed."
+        default=0.05, gt=0, description="Longest a partial batch waits before it is processed."
+    )
+    idle_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="A raw partition with nothing new for this long no longer holds event time "
+        "back: its mark advances with the clock, so windows close in quiet times.",
+    )
+    max_clock_skew_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="A post created more than this past the collector's clock is flagged "
+        "'future' and placed in event time by when it was retrieved.",
+    )
+    dedupe_capacity: int = Field(
+        default=20_000_000,
+        ge=1000,
+        description="Posts (uid and version) remembered so each is counted once, about 16 bytes "
+        "each; past it, the oldest in event time are forgotten first.",
+    )
+    max_record_bytes: int = Field(
+        default=1_000_000,
+        gt=1024,
+        description="Largest record hashwatch publishes (the broker's limit); larger ones are "
+        "dead-lettered with their first 64 KB and the SHA-256 of the whole.",
     )
     cluster_window_s: float = Field(
         default=6 * 3600.0,

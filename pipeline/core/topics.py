@@ -46,14 +46,9 @@ class Topics:
         return f"{self.prefix}.collections"
 
     @property
-    def reposts(self) -> str:
-        """Internal: reposts re-keyed by their original's uid (co-partitioned with raw)."""
-        return f"{self.prefix}.internal.reposts"
-
-    @property
-    def metrics_partials(self) -> str:
-        """Internal: per-batch metric partials, on one partition so one aggregator sees all."""
-        return f"{self.prefix}.internal.metrics-partials"
+    def facts(self) -> str:
+        """Internal: the enrich stage's facts for the ledger, on one partition (one ledger)."""
+        return f"{self.prefix}.internal.facts"
 
     def public(self) -> list[str]:
         return [
@@ -67,10 +62,10 @@ class Topics:
         ]
 
     def all(self) -> list[str]:
-        return [*self.public(), self.reposts, self.metrics_partials]
+        return [*self.public(), self.facts]
 
     def partitions(self, name: str, default: int) -> int:
-        return 1 if name == self.metrics_partials else default
+        return 1 if name == self.facts else default
 
 
 async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:

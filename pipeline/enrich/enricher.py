@@ -1,40 +1,47 @@
-"""The enrichment step, free of Faust: validate, deduplicate, detect language, tag media.
+"""The enrich stage, free of Faust: validate, detect language, tag media, sign for near-dups.
 
-It works on a batch of records and a mapping of per-uid state (a Faust table in the worker,
-a dict in unit tests), and returns the records to publish. Batching is the point: language
-detection runs once per batch and framework costs are paid per batch, not per post.
+It needs no memory of other posts, so it runs on every raw partition in parallel (any number
+of workers) and keeps no state that matters: what is counted once, and in which order, is
+the ledger's job (pipeline/ledger). A batch of raw records becomes a batch of facts; language
+detection runs once per batch, and what is the same for the same text (its language, its
+copy-paste key and signature) is remembered in small caches, since campaigns repeat texts.
 
-Partitioning: raw records are keyed by the post's uid, reposts are re-published keyed by
-their original's uid, and both topics have the same partition count, so the state of a uid
-and every record that reads or writes it meet in the same partition.
+A post whose ``created_at`` cannot be believed (before its platform existed, or later than
+the collector's clock allows) keeps it, is flagged, and is placed in event time by when it
+was retrieved, so no single post can close the windows of a campaign.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from pipeline.core.counters import StageCounters
-from pipeline.core.hashtags import normalize_hashtag
+from pipeline.core.hashtags import cooccurring_pairs, normalize_hashtag
 from pipeline.core.records import InRecord, OutRecord
 from pipeline.core.topics import Topics
-from pipeline.enrich.clusters import ClusterTracker, MediaReuse
-from pipeline.enrich.langid import Detector
+from pipeline.enrich.facts import DELETION, POST, Fact
+from pipeline.enrich.langid import Detection, Detector
 from pipeline.enrich.media import summarize
-from pipeline.windows.watermarks import Watermarks
+from pipeline.enrich.neardup import SIGNER, Signer, keyed_canonical
 from schemas.codec import DecodeError, PostEvent, ValidationError, decode, encode
 from schemas.deadletter import DeadLetter
-from schemas.enriched import EnrichedPost, Language, MediaSummary
 from schemas.post import Hashtag, Post, PostDeletion
 
 log = logging.getLogger(__name__)
 
-# {"seen": bool, "lang": str, "conf": float, "by": str, "media": {...}, "amp": int}
-State = dict[str, Any]
+# The first day each platform carried posts: anything earlier is a wrong date, not history.
+PLATFORM_START = {
+    "x": datetime(2006, 3, 21, tzinfo=UTC),
+    "mastodon": datetime(2016, 3, 16, tzinfo=UTC),
+    "bluesky": datetime(2022, 11, 17, tzinfo=UTC),
+}
+CACHE_SIZE = 50_000  # texts whose language and signature are remembered
 
 
 class Invalid(ValueError):
@@ -43,8 +50,9 @@ class Invalid(ValueError):
         self.reason = reason
 
 
-def validate(record: InRecord) -> Post | PostDeletion:
-    """Decode against Post v1 (or PostDeletion v1) and normalize what downstream relies on."""
+def validate(record: InRecord) -> tuple[Post | PostDeletion, bool]:
+    """Decode against Post v1 (or PostDeletion v1) and normalize what downstream relies on;
+    whether normalizing changed anything (then the record is encoded anew)."""
     try:
         event = decode(record.value, PostEvent)
     except ValidationError as exc:
@@ -54,7 +62,7 @@ def validate(record: InRecord) -> Post | PostDeletion:
     if record.key is not None and record.key.decode("utf-8", "replace") != event.uid:
         raise Invalid("key-mismatch", f"key {record.key!r} is not the post uid {event.uid!r}")
     if isinstance(event, PostDeletion):
-        return event
+        return event, False
     post = event
     if post.created_at.tzinfo is None:
         raise Invalid("schema", "created_at has no time zone")
@@ -67,7 +75,43 @@ def validate(record: InRecord) -> Post | PostDeletion:
                 Hashtag(tag=h.tag, normalized=normalize_hashtag(h.tag)) for h in post.hashtags
             ],
         )
-    return post
+    return post, post is not event
+
+
+def event_time(
+    platform: str, created: datetime, retrieved: datetime, max_skew: timedelta
+) -> tuple[float, str | None]:
+    """``(event time, flag)``: ``created`` if believable, else ``retrieved`` and why not."""
+    if created < PLATFORM_START.get(platform, PLATFORM_START["x"]):
+        return retrieved.timestamp(), "before-platform"
+    if created > retrieved + max_skew:
+        return retrieved.timestamp(), "future"
+    return created.timestamp(), None
+
+
+@dataclass(slots=True)
+class _Signed:
+    key: str | None
+    tokens: bytes = b""
+    bands: bytes = b""
+
+
+class _Lru(OrderedDict[str, object]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def remember(self, key: str, value: object) -> None:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+@dataclass
+class EnrichedBatch:
+    facts: list[Fact] = field(default_factory=list)
+    out: list[OutRecord] = field(default_factory=list)  # dead letters
+    marks: dict[int, float] = field(default_factory=dict)  # partition -> newest event time
 
 
 class Enricher:
@@ -75,192 +119,129 @@ class Enricher:
         self,
         topics: Topics,
         detector: Detector,
-        state: MutableMapping[str, State],
+        *,
+        watch: Sequence[str] = (),
         counters: StageCounters | None = None,
-        clusters: ClusterTracker | None = None,
-        media_reuse: MediaReuse | None = None,
+        max_clock_skew_s: float = 600.0,
+        signer: Signer = SIGNER,
     ) -> None:
         self.topics = topics
         self.detector = detector
-        self.state = state
+        self.watch = [w.casefold() for w in watch]
         self.counters = counters or StageCounters()
-        self.clusters = clusters
-        self.media_reuse = media_reuse
-        self.emitted: list[EnrichedPost] = []
-        self.watermarks = Watermarks(idle_s=60.0)
+        self.max_skew = timedelta(seconds=max_clock_skew_s)
+        self.signer = signer
+        self._languages = _Lru(CACHE_SIZE)
+        self._signatures = _Lru(CACHE_SIZE)
 
-    def process(self, batch: Sequence[InRecord]) -> list[OutRecord]:
-        """Records to publish; the batch's EnrichedPosts are also left in ``emitted``."""
-        self.emitted = []
-        out: list[OutRecord] = []
-        originals: list[Post] = []
-        reposts: list[Post] = []
-        edits: list[Post] = []
-        seen_now: dict[str, set[str]] = {}  # uid -> versions seen in this batch
+    def process(self, batch: Sequence[InRecord]) -> EnrichedBatch:
+        result = EnrichedBatch()
+        posts: list[tuple[InRecord, Post, bool]] = []
         for record in batch:
-            partition = record.source.split("@", 1)[0]
-            if record.topic == self.topics.reposts:
-                self.counters.reposts_consumed += 1
-                repost = decode(record.value, Post)  # validated before it was forwarded
-                self.watermarks.observe(partition, repost.created_at.timestamp())
-                self.watermarks.arrived(repost.uid)
-                reposts.append(repost)
-                continue
             self.counters.raw_consumed += 1
             try:
-                event = validate(record)
+                event, changed = validate(record)
             except Invalid as exc:
-                out.append(self._dead_letter(record, exc))
+                result.out.append(self._dead_letter(record, exc))
                 continue
             if isinstance(event, PostDeletion):
-                # Evidence, not a post: passed on to the store, which marks the post deleted.
-                self.counters.deletions += 1
-                self.counters.enriched_sent += 1
-                out.append(OutRecord(self.topics.enriched, record.key, record.value))
-                continue
-            post = event
-            self.watermarks.observe(partition, post.created_at.timestamp())
-            version = post.version_key()
-            known = self.state.get(post.uid) or {}
-            versions = seen_now.get(post.uid) or set(known.get("v") or ())
-            if version in versions or (known.get("seen") and "v" not in known):
-                self.counters.duplicates += 1
-                continue
-            if post.uid in seen_now or known.get("seen"):
-                # The same post with other content: an edit, kept as a version, never recounted.
-                seen_now.setdefault(post.uid, versions).add(version)
-                self.state[post.uid] = {**known, "v": sorted(seen_now[post.uid])}
-                edits.append(post)
-                continue
-            seen_now[post.uid] = {version}
-            original = post.reference("retweet")
-            if original is None:
-                originals.append(post)
-                continue
-            # A repost: remember it is seen here, enrich it where its original's state lives.
-            self.state[post.uid] = {**known, "seen": True, "v": [version]}
-            self.counters.reposts_forwarded += 1
-            self.watermarks.in_flight(post.uid, post.created_at.timestamp())
-            out.append(OutRecord(self.topics.reposts, original.encode(), encode(post)))
+                result.facts.append(self._deletion(record, event, result))
+            else:
+                posts.append((record, event, changed))
+        languages = self._detect([post.text for _, post, _ in posts])
+        for (record, post, changed), language in zip(posts, languages, strict=True):
+            result.facts.append(self._fact(record, post, changed, language, result))
+        self.counters.facts_sent += len(result.facts)
+        return result
 
-        languages = self._detect([*originals, *edits], reposts)
-        now = datetime.now(UTC)
-        for post in originals:
-            out.append(self._enrich_original(post, languages[post.uid], now))
-        for post in edits:
-            out.append(self._enrich_edit(post, languages[post.uid], now))
-        for post in reposts:
-            out.append(self._enrich_repost(post, languages, now))
-        return out
+    def _detect(self, texts: list[str]) -> list[Detection]:
+        """One detector call per batch, for the texts not seen lately."""
+        wanted = list(dict.fromkeys(t for t in texts if t not in self._languages))
+        if wanted:
+            for text, found in zip(wanted, self.detector.detect_batch(wanted), strict=True):
+                self._languages.remember(text, found)
+        return [self._languages[t] for t in texts]  # type: ignore[misc]
 
-    def _detect(self, originals: list[Post], reposts: list[Post]) -> dict[str, Language]:
-        """One detector call per batch, for originals and for reposts of unknown originals."""
-        texts: dict[str, str] = {p.uid: p.text for p in originals}
-        for post in reposts:
-            orig = post.reference("retweet")
-            assert orig is not None
-            known = self.state.get(orig) or {}
-            if "lang" not in known and orig not in texts:
-                texts[orig] = post.text  # a repost carries its original's full text
-        if not texts:
-            return {}
-        uids = list(texts)
-        detections = self.detector.detect_batch([texts[u] for u in uids])
-        return {
-            uid: Language(code=d.lang, confidence=round(d.confidence, 4), backend=d.backend)
-            for uid, d in zip(uids, detections, strict=True)
-        }
+    def _signed(self, text: str) -> _Signed:
+        cached = self._signatures.get(text)
+        if cached is None:
+            key, canonical = keyed_canonical(text)
+            cached = _Signed(key) if key is None else _Signed(key, *self.signer.sign(canonical))
+            self._signatures.remember(text, cached)
+        return cached  # type: ignore[return-value]
 
-    def _enrich_original(self, post: Post, language: Language, now: datetime) -> OutRecord:
-        known = self.state.get(post.uid) or {}
-        if "lang" in known:  # its reposts arrived first and already detected it
-            language = Language(code=known["lang"], confidence=known["conf"], backend=known["by"])
-        reused = self.media_reuse.observe(post) if self.media_reuse else 0
-        media = summarize(post.media, reused)
-        cluster = self.clusters.observe(post) if self.clusters else None
-        amplification = int(known.get("amp", 0))
-        self.state[post.uid] = {
-            "seen": True,
-            "v": [post.version_key()],
-            "lang": language.code,
-            "conf": language.confidence,
-            "by": language.backend,
-            "media": msgspec.to_builtins(media),
-            "amp": amplification,
-        }
-        self.counters.originals += 1
-        return self._publish(
-            EnrichedPost(
-                post=post,
-                language=language,
-                media=media,
-                amplification=amplification,
-                cluster=cluster,
-                processed_at=now,
-            )
+    def _fact(
+        self,
+        record: InRecord,
+        post: Post,
+        changed: bool,
+        language: Detection,
+        result: EnrichedBatch,
+    ) -> Fact:
+        ts, flag = event_time(
+            post.platform, post.created_at, post.provenance.retrieved_at, self.max_skew
         )
-
-    def _enrich_edit(self, post: Post, language: Language, now: datetime) -> OutRecord:
-        """A later version: its own language and media, the post's amplification; it is stored
-        as a version and published, but counted nowhere (not in windows, not in clusters)."""
-        known = self.state.get(post.uid) or {}
-        self.counters.edits += 1
-        self.counters.enriched_sent += 1
-        enriched = EnrichedPost(
-            post=post,
-            language=language,
+        _mark(result, record.partition, ts)
+        repost_of = post.reference("retweet")
+        signed = self._signed(post.text) if repost_of is None else _Signed(None)
+        tags = [h.tag for h in post.hashtags]
+        folded = f"{post.text.casefold()} @{(post.author.handle or '').casefold()}"
+        return Fact(
+            kind=POST,
+            uid=post.uid,
+            version=post.version_key(),
+            partition=record.partition,
+            offset=record.offset,
+            event_ts=ts,
+            time_flag=flag,
+            repost_of=repost_of,
+            author=post.author.id,
+            url=post.url,
+            lang=language.lang,
+            confidence=round(language.confidence, 4),
+            backend=language.backend,
             media=summarize(post.media),
-            repost_of=post.reference("retweet"),
-            amplification=int(known.get("amp", 0)),
-            edit=True,
-            processed_at=now,
-        )
-        return OutRecord(self.topics.enriched, post.uid.encode(), encode(enriched))
-
-    def _enrich_repost(
-        self, post: Post, languages: dict[str, Language], now: datetime
-    ) -> OutRecord:
-        orig = post.reference("retweet")
-        assert orig is not None
-        known = dict(self.state.get(orig) or {})
-        if "lang" in known:
-            language = Language(
-                code=known["lang"], confidence=known["conf"], backend="inherited", inherited=True
-            )
-            media = msgspec.convert(known["media"], MediaSummary)
-        else:  # the original is not (yet) in the collection: learn it from the repost
-            language = languages[orig]
-            media = summarize(post.media)
-            known.update(
-                lang=language.code,
-                conf=language.confidence,
-                by=language.backend,
-                media=msgspec.to_builtins(media),
-            )
-            language = msgspec.structs.replace(language, backend="inherited", inherited=True)
-        known["amp"] = int(known.get("amp", 0)) + 1
-        known.setdefault("seen", False)
-        self.state[orig] = known
-        self.counters.reposts += 1
-        return self._publish(
-            EnrichedPost(
-                post=post,
-                language=language,
-                media=media,
-                repost_of=orig,
-                amplification=known["amp"],
-                processed_at=now,
-            )
+            media_keys=[f"url:{m.url}" if m.url else f"key:{m.key}" for m in post.media],
+            media_types=[m.type for m in post.media],
+            hashtags=sorted({h.normalized for h in post.hashtags if h.normalized}),
+            pairs=[f"{a} + {b}" for a, b in cooccurring_pairs(tags)],
+            watch=[term for term in self.watch if term in folded],
+            cluster_key=signed.key,
+            tokens=signed.tokens,
+            bands=signed.bands,
+            record=encode(post) if changed else record.value,
         )
 
-    def _publish(self, enriched: EnrichedPost) -> OutRecord:
-        self.emitted.append(enriched)
-        self.counters.by_language[enriched.language.code] += 1
-        self.counters.by_lang_backend[enriched.language.backend] += 1
-        for item in enriched.post.media:
-            self.counters.by_media_type[item.type] += 1
-        self.counters.enriched_sent += 1
-        return OutRecord(self.topics.enriched, enriched.post.uid.encode(), encode(enriched))
+    def _deletion(self, record: InRecord, gone: PostDeletion, result: EnrichedBatch) -> Fact:
+        ts, flag = event_time(
+            gone.platform, gone.deleted_at, gone.provenance.retrieved_at, self.max_skew
+        )
+        _mark(result, record.partition, ts)
+        return Fact(
+            kind=DELETION,
+            uid=gone.uid,
+            version="",
+            partition=record.partition,
+            offset=record.offset,
+            event_ts=ts,
+            time_flag=flag,
+            repost_of=None,
+            author="",
+            url=None,
+            lang="und",
+            confidence=0.0,
+            backend="",
+            media=None,
+            media_keys=[],
+            media_types=[],
+            hashtags=[],
+            pairs=[],
+            watch=[],
+            cluster_key=None,
+            tokens=b"",
+            bands=b"",
+            record=record.value,
+        )
 
     def _dead_letter(self, record: InRecord, exc: Invalid) -> OutRecord:
         self.counters.dead_lettered[exc.reason] += 1
@@ -276,3 +257,8 @@ class Enricher:
             at=datetime.now(UTC),
         )
         return OutRecord(self.topics.deadletter, record.key, encode(letter))
+
+
+def _mark(result: EnrichedBatch, partition: int, ts: float) -> None:
+    if ts > result.marks.get(partition, float("-inf")):
+        result.marks[partition] = ts

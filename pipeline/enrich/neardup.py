@@ -14,7 +14,6 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from hashlib import blake2b
-from typing import TypedDict
 
 import numpy as np
 
@@ -82,12 +81,57 @@ class _Entry:
         self.bands = bands  # uint64 band hashes, to unlink the entry when it leaves
 
 
+class Signer:
+    """MinHash-LSH signatures of canonical texts: shingle hashes and band hashes.
+
+    Fixed parameters (seeded), so a signature computed by any worker matches the index's.
+    """
+
+    def __init__(
+        self,
+        bands: int = 16,
+        rows: int = 4,
+        seed: int = 1,
+        shingles: Callable[[str], Iterable[str]] = word_shingles,
+    ) -> None:
+        self.bands = bands
+        self.rows = rows
+        self._shingles = shingles
+        rng = np.random.default_rng(seed)
+        top = np.iinfo(np.uint64).max
+        num_perm = bands * rows
+        self._a = rng.integers(1, top, size=num_perm, dtype=np.uint64, endpoint=True) | 1
+        self._b = rng.integers(0, top, size=num_perm, dtype=np.uint64, endpoint=True)
+        self._mix = rng.integers(1, top, size=rows, dtype=np.uint64, endpoint=True) | 1
+
+    def tokens(self, canonical: str) -> np.ndarray:
+        crcs = {zlib.crc32(s.encode()) for s in self._shingles(canonical)}
+        return np.array(sorted(crcs), dtype=np.uint32)
+
+    def band_hashes(self, hashes: np.ndarray) -> np.ndarray:
+        # Multiply-shift universal hashing stands in for permutations: one numpy pass.
+        sig = ((hashes.astype(np.uint64)[:, None] * self._a + self._b) >> np.uint64(32)).min(0)
+        return (sig.reshape(self.bands, self.rows) * self._mix).sum(axis=1, dtype=np.uint64)
+
+    def sign(self, canonical: str) -> tuple[bytes, bytes]:
+        """``(tokens, bands)`` as bytes: uint32 shingle hashes, uint64 band hashes."""
+        hashes = self.tokens(canonical)
+        if not len(hashes):
+            return b"", b""
+        return hashes.tobytes(), self.band_hashes(hashes).tobytes()
+
+
+SIGNER = Signer()
+
+
 class NearDupIndex:
     """Maps a canonical text to the cluster of a near-identical one seen in the window.
 
     MinHash-LSH proposes candidates; the exact Jaccard of shingle-hash sets decides, so
     MinHash noise costs recall only, never precision. Entries live in last-touch order:
-    expiry and the ``max_entries`` bound both drop the least recently seen first.
+    expiry and the ``max_entries`` bound both drop the least recently seen first. Fed the
+    same texts in the same order it gives the same answers in any process: candidates are
+    checked in sorted order, never in a set's hash order.
     """
 
     def __init__(
@@ -96,41 +140,26 @@ class NearDupIndex:
         window_s: float = 6 * 3600.0,
         max_entries: int = 50_000,
         threshold: float = 0.7,
-        bands: int = 16,
-        rows: int = 4,
-        seed: int = 1,
-        shingles: Callable[[str], Iterable[str]] = word_shingles,
+        signer: Signer = SIGNER,
     ) -> None:
         self.window_s = window_s
         self.max_entries = max_entries
         self.threshold = threshold
-        self._bands = bands
-        self._rows = rows
-        self._shingles = shingles
-        rng = np.random.default_rng(seed)
-        top = np.iinfo(np.uint64).max
-        num_perm = bands * rows
-        self._a = rng.integers(1, top, size=num_perm, dtype=np.uint64, endpoint=True) | 1
-        self._b = rng.integers(0, top, size=num_perm, dtype=np.uint64, endpoint=True)
-        self._mix = rng.integers(1, top, size=rows, dtype=np.uint64, endpoint=True) | 1
+        self.signer = signer
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         # A bucket holds a bare key until it is shared: most buckets never are.
-        self._tables: list[dict[int, str | list[str]]] = [{} for _ in range(bands)]
+        self._tables: list[dict[int, str | list[str]]] = [{} for _ in range(signer.bands)]
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _hashes(self, canonical: str) -> np.ndarray:
-        crcs = {zlib.crc32(s.encode()) for s in self._shingles(canonical)}
-        return np.array(sorted(crcs), dtype=np.uint32)
-
-    def _band_hashes(self, hashes: np.ndarray) -> np.ndarray:
-        # Multiply-shift universal hashing stands in for permutations: one numpy pass.
-        sig = ((hashes.astype(np.uint64)[:, None] * self._a + self._b) >> np.uint64(32)).min(0)
-        return (sig.reshape(self._bands, self._rows) * self._mix).sum(axis=1, dtype=np.uint64)
-
     def resolve(self, key: str, canonical: str, ts: float) -> str:
-        """Cluster id for a post with this key: an existing near-identical one, or ``key``.
+        """Cluster id for a post with this key: an existing near-identical one, or ``key``."""
+        tokens, bands = self.signer.sign(canonical)
+        return self.resolve_signed(key, tokens, bands, ts)
+
+    def resolve_signed(self, key: str, tokens: bytes, bands: bytes, ts: float) -> str:
+        """``resolve`` with the signature computed elsewhere (by the enrich stage).
 
         Registers the post so later copies of it (or of its variant) find the cluster.
         """
@@ -140,32 +169,30 @@ class NearDupIndex:
             entry.ts = max(entry.ts, ts)
             self._entries.move_to_end(key)
             return entry.cluster
-        hashes = self._hashes(canonical)
-        if not len(hashes):
+        if not tokens:
             return key
-        bands = self._band_hashes(hashes).tolist()
+        band_list = np.frombuffer(bands, np.uint64).tolist()
         candidates: set[str] = set()
-        for table, h in zip(self._tables, bands, strict=True):
+        for table, h in zip(self._tables, band_list, strict=True):
             if (bucket := table.get(h)) is not None:
                 candidates.update((bucket,) if isinstance(bucket, str) else bucket)
         cluster, best = key, self.threshold
         if candidates:
-            mine = set(hashes.tolist())
+            mine = set(np.frombuffer(tokens, np.uint32).tolist())
             # A popular cluster fills the buckets with its members; a few of each suffice to
             # decide, which keeps the cost per post flat while a copy-paste burst grows.
             checked: dict[str, int] = {}
-            for cand in candidates:
+            for cand in sorted(candidates):
                 other = self._entries[cand]
                 if checked.get(other.cluster, 0) >= MAX_CHECKS_PER_CLUSTER:
                     continue
                 checked[other.cluster] = checked.get(other.cluster, 0) + 1
                 common = len(mine.intersection(memoryview(other.tokens).cast("I")))
                 sim = common / (len(mine) + len(other.tokens) // 4 - common)
-                if sim >= best:
+                if sim > best or (sim == best and other.cluster < cluster):
                     cluster, best = other.cluster, sim
-        band_arr = np.array(bands, dtype=np.uint64)
-        self._entries[key] = _Entry(cluster, ts, hashes.tobytes(), band_arr.tobytes())
-        for table, h in zip(self._tables, bands, strict=True):
+        self._entries[key] = _Entry(cluster, ts, tokens, bands)
+        for table, h in zip(self._tables, band_list, strict=True):
             bucket = table.setdefault(h, key)
             if isinstance(bucket, list):
                 bucket.append(key)
@@ -199,32 +226,3 @@ class NearDupIndex:
         """Cluster id of a raw post, or None when it is too short to call a copy."""
         key, canonical = keyed_canonical(text)
         return None if key is None else self.resolve(key, canonical, ts)
-
-
-class ClusterInfo(TypedDict):
-    """One copy-paste cluster as stored in a Faust table: JSON-ready and fixed-size."""
-
-    id: str
-    size: int
-    first_uid: str
-    first_seen: float
-    last_seen: float
-
-
-def update_cluster(
-    info: ClusterInfo | None, key: str, uid: str, ts: float, window_s: float
-) -> ClusterInfo:
-    """Count one more post into the cluster, starting afresh when none or gone quiet.
-
-    A campaign reusing old text after the window is a new wave, not the same cluster.
-    """
-    if info is None or ts - info["last_seen"] > window_s:
-        return ClusterInfo(id=key, size=1, first_uid=uid, first_seen=ts, last_seen=ts)
-    first = ts < info["first_seen"]
-    return ClusterInfo(
-        id=info["id"],
-        size=info["size"] + 1,
-        first_uid=uid if first else info["first_uid"],
-        first_seen=ts if first else info["first_seen"],
-        last_seen=max(ts, info["last_seen"]),
-    )

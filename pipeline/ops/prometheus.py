@@ -37,17 +37,14 @@ DEFAULT_PORT = 9464
 # Records into each stage: (stage, topic without the prefix, StageCounters attribute).
 STAGE_IN = (
     ("enrich", "posts.raw", "raw_consumed"),
-    ("enrich", "internal.reposts", "reposts_consumed"),
-    ("metrics", "posts.enriched", "metrics_consumed"),
-    ("aggregate", "internal.metrics-partials", "partials_consumed"),
+    ("ledger", "internal.facts", "facts_consumed"),
 )
 # Records out of each stage: (stage, where to, StageCounters attribute).
 STAGE_OUT = (
-    ("enrich", "posts.enriched", "enriched_sent"),
-    ("enrich", "internal.reposts", "reposts_forwarded"),
-    ("metrics", "internal.metrics-partials", "partials_sent"),
-    ("aggregate", "metrics", "metrics_sent"),
-    ("aggregate", "alerts", "alerts_sent"),
+    ("enrich", "internal.facts", "facts_sent"),
+    ("ledger", "posts.enriched", "enriched_sent"),
+    ("ledger", "metrics", "metrics_sent"),
+    ("ledger", "alerts", "alerts_sent"),
     ("store", "store.posts", "stored"),
     ("store", "store.alerts", "alerts_stored"),
 )

@@ -10,7 +10,7 @@ from pipeline.core.kafka import BatchSender
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.enrich.langid import Detector
-from pipeline.stages import aggregate_agent, enrich_agent
+from pipeline.stages import enrich_agent, ledger_agent
 from pipeline.stages.worker import Worker
 
 
@@ -39,7 +39,6 @@ def create_worker(
         web_enabled=False,
         autodiscover=False,
         stream_wait_empty=False,
-        table_standby_replicas=0,
         datadir=str(settings.data_dir / "faust"),
     )
     worker = Worker(
@@ -50,6 +49,6 @@ def create_worker(
         BatchSender(broker_url.removeprefix("kafka://")),
     )
     config = alert_config(settings.config)
-    enrich_agent.install(worker, detector, config.watch_terms(), config.cluster_size)
-    aggregate_agent.install(worker, config)
+    enrich_agent.install(worker, detector, config.watch_terms())
+    ledger_agent.install(worker, config)
     return worker

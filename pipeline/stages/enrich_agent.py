@@ -1,57 +1,115 @@
-"""Stage 1: raw posts and re-keyed reposts in, enriched posts out (see pipeline.enrich.enricher)."""
+"""Stage 1: raw posts in, one batch of facts out per batch (see pipeline.enrich).
+
+Runs on every raw partition, on every worker. Each batch of facts also says how far event
+time has got on the partitions this worker reads; a timer says it for quiet partitions, so
+the ledger's watermark moves while nothing arrives. Marks are only ever sent after the facts
+they cover, under one lock, so the ledger never releases past a fact still on its way.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import os
 import socket
+from datetime import UTC, datetime
 
 import faust
-import orjson
 
-from pipeline.core.records import InRecord, OutRecord
-from pipeline.enrich.clusters import ClusterTracker, MediaReuse
+from pipeline.core.records import OutRecord
+from pipeline.core.topics import Topics
 from pipeline.enrich.enricher import Enricher
+from pipeline.enrich.facts import Fact, FactBatch, encoder
 from pipeline.enrich.langid import Detector
-from pipeline.stages.worker import Worker, batches, source
-from pipeline.windows.partials import PARTIAL_KEY, partials
+from pipeline.enrich.marks import PartitionMarks
+from pipeline.ledger.ledger import DEAD_LETTER_HEAD
+from pipeline.stages.worker import FACTS_KEY, Worker, batches, in_record
+from schemas.codec import encode
+from schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 
 
-def install(worker: Worker, detector: Detector, watch: tuple[str, ...], cluster_alert: int) -> None:
+def install(worker: Worker, detector: Detector, watch: tuple[str, ...]) -> None:
     app, topics, settings = worker.app, worker.topics, worker.settings
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"  # whose watermark a partial carries
-    clusters = ClusterTracker(worker.table("clusters"), settings.cluster_window_s)
-    media_reuse = MediaReuse(worker.table("media-seen"), settings.cluster_window_s)
+    name = f"{socket.gethostname()}:{os.getpid()}"
     enricher = Enricher(
-        topics, detector, worker.table("posts-state"), worker.counters, clusters, media_reuse
+        topics,
+        detector,
+        watch=watch,
+        counters=worker.counters,
+        max_clock_skew_s=settings.max_clock_skew_s,
     )
+    marks = PartitionMarks(idle_s=settings.idle_s)
+    lock = asyncio.Lock()
 
-    @app.agent(worker.topic(topics.raw, topics.reposts), name="enrich")
+    def assigned() -> None:
+        owned = app.consumer.assignment() if app.consumer else set()
+        marks.assigned(tp.partition for tp in owned if tp.topic == topics.raw)
+
+    async def send_facts(facts: list[Fact], out: list[OutRecord]) -> None:
+        assigned()
+        now_marks, quiet, empty = marks.marks()
+        batch = FactBatch(worker=name, marks=now_marks, quiet=quiet, empty=empty, facts=facts)
+        records = [*out, *_split(batch, settings.max_record_bytes, topics)]
+        await worker.send(
+            [OutRecord(topics.facts, FACTS_KEY, r) if isinstance(r, bytes) else r for r in records]
+        )
+
+    @app.agent(worker.topic(topics.raw), name="enrich")
     async def enrich_agent(stream: faust.StreamT[bytes]) -> None:
-        async for events in batches(stream, settings):
-            records = [
-                InRecord(e.message.topic, e.message.key, e.message.value or b"", source(e))
-                for e in events
-            ]
-            out = enricher.process(records)
-            # Metrics are summed here, from the objects at hand, not by re-reading the topic.
-            parts = partials(
-                enricher.emitted,
-                settings.metrics_window_s,
-                watch,
-                cluster_alert,
-                enricher.watermarks.low(),
-                worker_id,
-            )
-            worker.counters.partials_sent += len(parts)
-            out += [OutRecord(topics.metrics_partials, PARTIAL_KEY, orjson.dumps(p)) for p in parts]
-            await worker.send(out)
+        async for events in batches(stream, settings.batch_size, settings.batch_seconds):
+            async with lock:
+                result = enricher.process([in_record(e) for e in events])
+                for partition, ts in result.marks.items():
+                    marks.observe(partition, ts)
+                await send_facts(result.facts, result.out)
 
-    @app.timer(interval=60.0)
-    async def expire_state() -> None:
-        dropped = clusters.expire() + media_reuse.expire()
-        await worker.send([])  # the expiry's tombstones
-        if dropped:
-            log.info("expired %d cluster and media entries older than the window", dropped)
+    @app.timer(interval=max(settings.idle_s / 4, 0.05))
+    async def quiet_partitions() -> None:
+        """Marks for partitions with nothing to read, so windows can close."""
+        async with lock:
+            await send_facts([], [])
+
+
+def _split(batch: FactBatch, limit: int, topics: Topics) -> list[bytes | OutRecord]:
+    """The batch as records no larger than the broker takes; a fact too big alone for one is
+    dead-lettered with its reason, its first 64 KB and the SHA-256 of the whole."""
+    encoded = encoder.encode(batch)
+    if len(encoded) <= limit:
+        return [encoded]
+    if len(batch.facts) <= 1:
+        return [_too_large(fact, limit, topics) for fact in batch.facts] + [
+            encoder.encode(
+                FactBatch(
+                    worker=batch.worker, marks=batch.marks, quiet=batch.quiet, empty=batch.empty
+                )
+            )
+        ]
+    half = len(batch.facts) // 2
+    first = FactBatch(worker=batch.worker, facts=batch.facts[:half])
+    rest = FactBatch(
+        worker=batch.worker,
+        marks=batch.marks,
+        quiet=batch.quiet,
+        empty=batch.empty,
+        facts=batch.facts[half:],
+    )
+    return [*_split(first, limit, topics), *_split(rest, limit, topics)]
+
+
+def _too_large(fact: Fact, limit: int, topics: Topics) -> OutRecord:
+    size = len(fact.record)
+    log.warning("dead-lettered %s: %d bytes, over the record limit of %d", fact.uid, size, limit)
+    letter = DeadLetter(
+        reason="too-large",
+        detail=f"post of {len(fact.record):,} bytes is over the record limit of {limit:,}; "
+        f"sha256 of the whole: {hashlib.sha256(fact.record).hexdigest()}",
+        stage="enrich",
+        source=f"{topics.raw}/{fact.partition}@{fact.offset}",
+        key=fact.uid,
+        original=fact.record[:DEAD_LETTER_HEAD],
+        at=datetime.now(UTC),
+    )
+    return OutRecord(topics.deadletter, fact.uid.encode(), encode(letter))

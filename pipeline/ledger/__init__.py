@@ -1,0 +1,1 @@
+"""The campaign ledger: every post counted once, in event-time order (see ledger.py)."""
