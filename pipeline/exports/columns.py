@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from pipeline.exports.reader import StoredPost
-from pipeline.exports.twarc import TWEET_COLUMNS, csv_fields, flatten
+from pipeline.exports.twarc import TWEET_COLUMNS, csv_fields, flatten, page_of
 
 # Kinds: str, int, float, bool, time (aware UTC datetime), strs (list of str), json (JSON text).
 HASHWATCH_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -64,7 +64,7 @@ def _tweet(post: StoredPost) -> dict[str, Any] | None:
     if post.platform != "x":
         return None
     try:
-        return flatten(orjson.loads(post.raw))
+        return flatten(orjson.loads(page_of(post.raw, post.context)))
     except orjson.JSONDecodeError:
         return None
 

@@ -37,6 +37,19 @@ def as_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def exact_raw(raw: object, raw_bytes: object, *, jsonb: bool) -> bytes | None:
+    """A stored payload byte for byte: ``raw_bytes`` where the store kept them (PostgreSQL
+    always, from migration 6 on), else SQLite's ``raw`` text, which encodes back to them; None
+    when the store has only PostgreSQL's jsonb view (``jsonb``), which is not them."""
+    if isinstance(raw_bytes, bytes | bytearray | memoryview):
+        return bytes(raw_bytes)
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw)
+    if isinstance(raw, str) and not jsonb:
+        return raw.encode("utf-8", "surrogatepass")
+    return None
+
+
 async def open_existing(url: str) -> Store:
     """Open a store to read it; a missing SQLite file is an error, not a new empty store."""
     if url.startswith("sqlite:"):
