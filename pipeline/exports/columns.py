@@ -41,6 +41,10 @@ HASHWATCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("hashwatch.retrieved_at", "time"),
     ("hashwatch.source", "str"),
     ("hashwatch.processed_at", "time"),
+    ("hashwatch.sha256", "str"),  # of the payload as received (JSONL export: the payload)
+    ("hashwatch.collection", "str"),  # the run that collected it: the manifest's collections
+    ("hashwatch.edited_at", "time"),  # the latest edit seen; versions in NAME.versions.<fmt>
+    ("hashwatch.deleted_at", "time"),  # deletions in NAME.deletions.<fmt>
 )
 COLUMNS: tuple[tuple[str, str], ...] = TWEET_COLUMNS + HASHWATCH_COLUMNS
 NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
@@ -117,6 +121,10 @@ def _hashwatch_fields(p: StoredPost) -> dict[str, Any]:
         "hashwatch.retrieved_at": p.retrieved_at,
         "hashwatch.source": p.source,
         "hashwatch.processed_at": p.processed_at,
+        "hashwatch.sha256": p.sha256,
+        "hashwatch.collection": p.collection,
+        "hashwatch.edited_at": p.edited_at,
+        "hashwatch.deleted_at": p.deleted_at,
     }
 
 

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 import orjson
 
+from pipeline.exports.history import Fields, HistoryRow
 from pipeline.exports.reader import GapRow, StoredPost
 from pipeline.exports.twarc import page_of
 from schemas.codec import encode
@@ -29,6 +30,19 @@ class PostWriter:
 
     def write(self, posts: Sequence[StoredPost]) -> None:
         self.stream.write(b"".join(one_line(payload_line(p)) + b"\n" for p in posts))
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class TableWriter:
+    """Versions and deletions: one JSON object per row, with its payload (``HistoryRow``)."""
+
+    def __init__(self, stream: BinaryIO, fields: Fields) -> None:
+        self.stream, self.fields = stream, fields
+
+    def write(self, rows: Sequence[HistoryRow]) -> None:
+        self.stream.write(b"".join(r.json_line(self.fields) + b"\n" for r in rows))
 
     def close(self) -> None:
         self.stream.flush()

@@ -108,6 +108,8 @@ class GapRow:
     end: datetime | None
     reason: str
     recovered: int
+    source: str | None = None  # which stream
+    collection: str | None = None  # which run
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,25 @@ class PostFilter:
 
     def normalized_hashtags(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(k for k in map(normalize_hashtag, self.hashtags) if k))
+
+    def options(self) -> list[str]:
+        """This filter as ``hashwatch export`` options, for the export's manifest."""
+        out: list[str] = []
+        for name, value in (("--since", self.since), ("--until", self.until)):
+            if value is not None:
+                out += [name, value.isoformat()]
+        for lang in self.langs:
+            out += ["--lang", lang]
+        for tag in self.hashtags:
+            out += ["--hashtag", tag]
+        return out
+
+    def select(self, store: Store) -> tuple[str, list[object]]:
+        """The query that selects the exported posts, in the store's dialect, and its
+        parameters: what the export ran (page by page), for the record."""
+        conds, args = self.where(store)
+        sql = "SELECT * FROM posts" + (f" WHERE {' AND '.join(conds)}" if conds else "")
+        return placeholders(sql + " ORDER BY created_at, uid", store), args
 
     def where(self, store: Store) -> tuple[list[str], list[object]]:
         """SQL conditions (``?`` placeholders) and their parameters."""
@@ -197,7 +218,7 @@ async def read_gaps(store: Store, where: PostFilter) -> list[GapRow]:
         conds.append('("end" IS NULL OR "end" > ?)')
         args.append(time_param(where.since, store))
     sql = (
-        'SELECT id, collector, start, "end", reason, recovered FROM gaps'
+        'SELECT id, collector, start, "end", reason, recovered, source, collection FROM gaps'
         + (f" WHERE {' AND '.join(conds)}" if conds else "")
         + " ORDER BY start, id"
     )
@@ -210,6 +231,8 @@ async def read_gaps(store: Store, where: PostFilter) -> list[GapRow]:
             end=as_time(r[3]),
             reason=str(r[4]),
             recovered=int(r[5]),  # type: ignore[call-overload]
+            source=_text(r[6]),
+            collection=_text(r[7]),
         )
         for r in rows
     ]

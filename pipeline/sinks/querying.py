@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +49,43 @@ def exact_raw(raw: object, raw_bytes: object, *, jsonb: bool) -> bytes | None:
     if isinstance(raw, str) and not jsonb:
         return raw.encode("utf-8", "surrogatepass")
     return None
+
+
+async def iter_keyed(
+    store: Store,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    conds: Sequence[str] = (),
+    args: Sequence[object] = (),
+    page_size: int = 1000,
+) -> AsyncIterator[list[tuple[object, ...]]]:
+    """Pages of ``table``'s rows in the order of ``key`` (one or two columns, its primary
+    key, which ``columns`` must include), keyed on it rather than OFFSET so a long read holds
+    one page and sees each row once while writers go on. ``conds`` use ``?`` placeholders."""
+    at = [list(columns).index(k) for k in key]
+    after: list[object] | None = None
+    while True:
+        where, params = list(conds), list(args)
+        if after is not None:
+            if len(key) == 1:
+                where.append(f"{key[0]} > ?")
+                params.append(after[0])
+            else:
+                where.append(f"({key[0]} > ? OR ({key[0]} = ? AND {key[1]} > ?))")
+                params.extend([after[0], after[0], after[1]])
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {table}"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {', '.join(key)} LIMIT {int(page_size)}"
+        )
+        rows = await store.query(placeholders(sql, store), *params)
+        if not rows:
+            return
+        after = [rows[-1][i] for i in at]
+        yield rows
+        if len(rows) < page_size:
+            return
 
 
 async def open_existing(url: str) -> Store:
