@@ -30,6 +30,7 @@ from pipeline.runner import run_archive
 from pipeline.sinks.querying import open_existing, placeholders
 from pipeline.sinks.sqlite import SqliteStore
 from schemas.post import PostDeletion, Provenance
+from tests.fakes.x_api import page_item_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -76,28 +77,13 @@ def expected_hashes(files: list[Path]) -> tuple[dict[str, set[str]], dict[str, s
             elif isinstance(data, dict) and "text" in data:  # stream line
                 lines[f"x:{data['id']}"].add(hashlib.sha256(line).hexdigest())
             elif isinstance(data, list):
-                for item in _page_items(line.decode()):
+                for item in page_item_bytes(line):
                     tweet = json.loads(item)
                     if "text" in tweet:
-                        by_uid[f"x:{tweet['id']}"].add(hashlib.sha256(item.encode()).hexdigest())
+                        by_uid[f"x:{tweet['id']}"].add(hashlib.sha256(item).hexdigest())
     for uid, digests in lines.items():
         by_uid[uid] |= digests
     return by_uid, lines
-
-
-def _page_items(text: str) -> list[str]:
-    """The data items of a page line, each exactly as written, found by stdlib json."""
-    decoder = json.JSONDecoder()
-    at = text.index("[", text.index('"data"')) + 1
-    items = []
-    while True:
-        while text[at] in " \t\r\n,":
-            at += 1
-        if text[at] == "]":
-            return items
-        _, end = decoder.raw_decode(text, at)
-        items.append(text[at:end])
-        at = end
 
 
 async def stored_hashes(url: str) -> dict[str, list[str | None]]:
