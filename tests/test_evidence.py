@@ -26,6 +26,7 @@ import pytest
 from pipeline.core.settings import Settings
 from pipeline.exports import PostFilter, run_export
 from pipeline.exports.command import gaps_path_for
+from pipeline.exports.manifest import store_label
 from pipeline.runner import run_archive
 from pipeline.sinks.querying import open_existing, placeholders
 from pipeline.sinks.sqlite import SqliteStore
@@ -262,3 +263,9 @@ async def test_verify_says_what_it_cannot_check(tmp_path: Path) -> None:
 
 def _entry(name: str) -> dict[str, Any]:
     return {"role": "posts", "name": name, "rows": 1, "bytes": 1, "sha256": "0" * 64}
+
+
+def test_the_manifest_names_a_store_without_its_credentials() -> None:
+    url = "postgresql://hw:s3cret@db.example:5433/evidence?schema=camp&password=other"
+    assert store_label(url) == "postgresql://db.example:5433/evidence?schema=camp"
+    assert store_label("sqlite:///data/hashwatch.db") == "sqlite:///data/hashwatch.db"

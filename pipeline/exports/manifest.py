@@ -26,25 +26,12 @@ from pipeline import __version__
 from pipeline.exports.reader import GapRow
 from pipeline.sinks import Store
 from pipeline.sinks.querying import as_time, placeholders
+from pipeline.sinks.rows import COLLECTION_COLUMNS
 
 MANIFEST = "hashwatch-export-manifest/1"
 SUFFIX = ".manifest.json"
 _CHUNK = 1 << 20
 _IDS_PER_QUERY = 500
-_COLLECTION_COLUMNS = (
-    "id",
-    "collector",
-    "campaign",
-    "config",
-    "config_sha256",
-    "rules",
-    "parameters",
-    "software",
-    "host",
-    "started_at",
-    "stopped_at",
-    "outcome",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +73,11 @@ async def read_collections(store: Store, ids: Iterable[str]) -> list[dict[str, A
     for start in range(0, len(wanted), _IDS_PER_QUERY):
         chunk = wanted[start : start + _IDS_PER_QUERY]
         sql = (
-            f"SELECT {', '.join(_COLLECTION_COLUMNS)} FROM collections "
+            f"SELECT {', '.join(COLLECTION_COLUMNS)} FROM collections "
             f"WHERE id IN ({', '.join('?' for _ in chunk)})"
         )
         for row in await store.query(placeholders(sql, store), *chunk):
-            record = dict(zip(_COLLECTION_COLUMNS, row, strict=True))
+            record = dict(zip(COLLECTION_COLUMNS, row, strict=True))
             for key in ("rules", "parameters"):
                 value = record[key]
                 record[key] = orjson.loads(value) if isinstance(value, str | bytes) else value
@@ -124,10 +111,7 @@ def build(
         "format": fmt,
         "selection": {
             "options": options,
-            **{
-                name: {"sql": sql, "parameters": params}
-                for name, (sql, params) in queries.items()
-            },
+            **{name: {"sql": sql, "parameters": params} for name, (sql, params) in queries.items()},
         },
         "posts": posts,
         "files": [

@@ -16,7 +16,14 @@ import orjson
 
 from pipeline.core.hashtags import normalize_hashtag
 from pipeline.sinks import Store
-from pipeline.sinks.querying import as_time, exact_raw, is_postgres, placeholders, time_param
+from pipeline.sinks.querying import (
+    as_time,
+    exact_raw,
+    is_postgres,
+    iter_keyed,
+    placeholders,
+    time_param,
+)
 from pipeline.sinks.rows import MEDIA_COLUMNS, POST_COLUMNS
 
 PAGE_SIZE = 500  # posts per query; their media and hashtags are fetched per page too
@@ -179,32 +186,14 @@ async def iter_pages(
 ) -> AsyncIterator[list[StoredPost]]:
     """Pages of posts in (created_at, uid) order, each with its media and hashtags unless
     ``children`` is false (JSONL needs only the payloads)."""
-    columns = _READ_COLUMNS
     jsonb = is_postgres(store)
-    base_conds, base_args = where.where(store)
-    after: tuple[object, object] | None = None
-    while True:
-        conds, args = list(base_conds), list(base_args)
-        if after is not None:
-            # Not "(created_at, uid) > (?, ?)" spelled with OR alone: this form lets both
-            # databases range-scan the created_at index (measured 70x faster on SQLite).
-            conds.append("created_at >= ? AND (created_at > ? OR uid > ?)")
-            args.extend([after[0], after[0], after[1]])
-        sql = (
-            f"SELECT {', '.join(columns)} FROM posts"
-            + (f" WHERE {' AND '.join(conds)}" if conds else "")
-            + f" ORDER BY created_at, uid LIMIT {int(page_size)}"
-        )
-        rows = await store.query(placeholders(sql, store), *args)
-        if not rows:
-            return
-        after = (rows[-1][7], rows[-1][0])  # created_at and uid exactly as the store has them
+    conds, args = where.where(store)
+    key = ("created_at", "uid")  # created_at and uid exactly as the store has them
+    async for rows in iter_keyed(store, "posts", _READ_COLUMNS, key, conds, args, page_size):
         posts = [_post(row, jsonb) for row in rows]
         if children:
             await _attach_children(store, posts)
         yield posts
-        if len(rows) < page_size:
-            return
 
 
 async def read_gaps(store: Store, where: PostFilter) -> list[GapRow]:
