@@ -252,6 +252,7 @@ def _register() -> None:
     from pipeline.dashboard.cli import dashboard_command
     from pipeline.enrich.langid.cli import lang_command
     from pipeline.exports import export_command
+    from pipeline.exports.verify import verify_command
     from pipeline.ops.status import status_command
 
     main.add_command(lang_command, "lang")
@@ -259,6 +260,7 @@ def _register() -> None:
     main.add_command(dashboard_command, "dashboard")
     main.add_command(export_command, "export")
     main.add_command(status_command, "status")
+    main.add_command(verify_command, "verify")
 
 
 _register()

@@ -30,6 +30,7 @@ COMMANDS = [
     ["dashboard"],
     ["export"],
     ["status"],
+    ["verify"],
     ["collect", "x"],
 ]
 

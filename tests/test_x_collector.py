@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import time
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -56,6 +58,7 @@ from tests.fakes.x_api import (
     FakeX,
     Plan,
     load_templates,
+    page_item_bytes,
 )
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAHw%2Ftest%2Bbearer%3DtokenZq81xk"
@@ -657,6 +660,17 @@ async def test_search_only(fake_x: FakeX) -> None:
     assert uids(publisher) == {f"x:{i}" for i in wanted} and stats.posts == 12
     assert [d.schedule for d in collector.waiter.history] == ["rate-limit-reset"]
     assert len(fake_x.search_log) == 3  # the 429, then two pages
+    # Each post is the exact bytes of its item in the page X sent, hashed as such.
+    sent = {
+        orjson.loads(item)["id"]: item
+        for e in fake_x.search_log
+        if "body" in e
+        for item in page_item_bytes(e["body"])
+    }
+    for post in publisher.posts:
+        assert bytes(post.raw) == sent[post.id]
+        assert post.provenance.sha256 == hashlib.sha256(sent[post.id]).hexdigest()
+        assert post.context is not None and post.context["includes"]["users"]
 
 
 async def test_refusals_stop_the_collector_with_a_clear_message(fake_x: FakeX) -> None:

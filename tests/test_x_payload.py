@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from agents.payloads import MappingError, NotAPost
 from agents.x.payload import Expansions, posts_from_object, to_post
+from pipeline.exports.twarc import page_of
 from schemas.post import Post, Provenance
 
 PROV = Provenance(
@@ -59,14 +61,44 @@ def test_retweet_carries_the_originals_full_text(x_data: Path) -> None:
     assert checked > 10
 
 
-def test_page_raw_is_the_tweet_with_its_own_expansions(x_data: Path) -> None:
-    posts = _posts(x_data / "media_tweet.jsonl")
-    raw = orjson.loads(bytes(posts[0].raw))
-    assert raw["data"]["id"] == posts[0].id
-    assert raw["__twarc"]["url"].startswith("https://api.twitter.com/2/tweets")
-    assert raw["includes"]["media"][0]["media_key"] == "7_1558552952549277696"
-    video = posts[0].media[0]
+def test_a_page_items_raw_is_its_exact_bytes_and_context_says_how_to_read_it(
+    x_data: Path,
+) -> None:
+    [post] = _posts(x_data / "media_tweet.jsonl")
+    page = (x_data / "media_tweet.jsonl").read_bytes().rstrip(b"\n")
+    # The item as it stands in the page: from '[' after "data": to its matching brace.
+    start = page.index(b"{", page.index(b'"data": ['))
+    item = page[start : start + len(bytes(post.raw))]
+    assert bytes(post.raw) == item and orjson.loads(item)["id"] == post.id
+    assert post.provenance.sha256 == hashlib.sha256(item).hexdigest()
+    assert post.context is not None
+    assert post.context["__twarc"]["url"].startswith("https://api.twitter.com/2/tweets")
+    assert post.context["includes"]["media"][0]["media_key"] == "7_1558552952549277696"
+    video = post.media[0]
     assert video.type == "video" and video.duration_ms == 71292 and len(video.variants) == 4
+
+    # Put back together as a one-item page, it reads as the same post with the same bytes.
+    line = page_of(bytes(post.raw), post.context)
+    [again] = list(posts_from_object(orjson.loads(line), line, PROV))
+    assert isinstance(again, Post)
+    assert bytes(again.raw) == item and again.context == post.context
+    assert (again.author, again.media, again.hashtags) == (post.author, post.media, post.hashtags)
+
+
+def test_page_items_are_cut_exactly_whatever_the_spacing() -> None:
+    items = [
+        b'{ "id" : "7", "text": "a \\"quoted\\" ]} #tag", "author_id": "1",\n'
+        b'  "created_at": "2024-01-01T00:00:00.000Z" }',
+        b'{"id":"8","text":"\\u0623\\u064a\\u0646","author_id":"1",'
+        b'"created_at":"2024-01-01T00:00:01.000Z"}',
+    ]
+    body = b'{"data" :[\n  ' + items[0] + b" ,\t" + items[1] + b' ], "meta": {"result_count": 2}}'
+    posts = list(posts_from_object(orjson.loads(body), body, PROV))
+    assert [bytes(p.raw) for p in posts if isinstance(p, Post)] == items
+    assert [p.provenance.sha256 for p in posts if isinstance(p, Post)] == [
+        hashlib.sha256(i).hexdigest() for i in items
+    ]
+    assert [p.text for p in posts if isinstance(p, Post)] == ['a "quoted" ]} #tag', "أين"]
 
 
 def test_flattened_and_page_forms_give_the_same_posts(x_data: Path) -> None:

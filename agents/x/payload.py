@@ -3,6 +3,12 @@
 One mapping serves the replay collector and the live X collector, for the three shapes twarc2
 writes: stream lines (``data`` object), search pages (``data`` list + ``includes``) and
 flattened lines (expansions inlined into the tweet).
+
+A post's ``raw`` is the exact bytes it was made from, so its SHA-256 is of bytes X sent: the
+whole line for a stream line or a flattened line, and for a page item the item's own slice of
+the page body (``msgspec.Raw``), with what it is read with — the page's ``includes`` it refers
+to, twarc's ``__twarc`` — in ``Post.context``. The JSONL export puts the two back together as
+a one-item page (``pipeline.exports.twarc.page_of``), which reads back as the same post.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import orjson
 
 from agents.payloads import Mapped, MappingError, NotAPost
 from pipeline.core.hashtags import normalize_hashtag
@@ -77,9 +82,10 @@ class Expansions:
         """The includes this one tweet refers to, so its raw record stands on its own."""
         out: dict[str, list[Json]] = {}
         refs = [tweet] + [self.tweets[r["id"]] for r in _refs(tweet) if r.get("id") in self.tweets]
-        users = {t.get("author_id") for t in refs} | {
-            m.get("id") for t in refs for m in t.get("entities", {}).get("mentions", ())
-        }
+        users = dict.fromkeys(  # in the order met, so the same tweet gives the same subset
+            [t.get("author_id") for t in refs]
+            + [m.get("id") for t in refs for m in t.get("entities", {}).get("mentions", ())]
+        )
         if found := [self.users[u] for u in users if u in self.users]:
             out["users"] = found
         if found := [self.tweets[r["id"]] for r in _refs(tweet) if r.get("id") in self.tweets]:
@@ -189,8 +195,9 @@ def to_post(
     provenance: Provenance,
     raw: bytes,
     rules: list[Json] | None = None,
+    context: Json | None = None,
 ) -> Post:
-    """Map one tweet; ``raw`` is the exact payload to keep (the line, or tweet + its includes)."""
+    """Map one tweet; ``raw`` is the exact payload to keep (the line, or the page's item)."""
     tweet_id = tweet.get("id")
     if not isinstance(tweet_id, str) or not tweet_id.isdigit():
         raise MappingError(f"tweet id missing or not numeric: {tweet_id!r}")
@@ -233,9 +240,32 @@ def to_post(
             for r in rules or ()
             if isinstance(r, dict)
         ],
+        context=context,
         provenance=provenance.of(raw),
         raw=msgspec.Raw(raw),
     )
+
+
+# What a page says about all its items, kept with each: twarc's provenance of the request.
+_ENVELOPE = ("__twarc", "matching_rules")
+
+
+class _Page(msgspec.Struct):
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+def page_items(body: bytes, count: int) -> list[bytes | None]:
+    """The exact bytes of each of a page's ``count`` data items, as they stand in ``body``
+    (every item None when the body cannot be cut so: then no item's bytes are known)."""
+    try:
+        items = msgspec.json.decode(
+            msgspec.json.decode(body, type=_Page).data, type=list[msgspec.Raw]
+        )
+    except msgspec.DecodeError:
+        return [None] * count
+    if len(items) != count:
+        return [None] * count
+    return [bytes(item) for item in items]
 
 
 def posts_from_object(
@@ -253,15 +283,20 @@ def posts_from_object(
         yield _guard(lambda: to_post(data, exp, provenance, line, obj.get("matching_rules")))
         return
     if isinstance(data, list):
-        tweets = [t for t in data if is_tweet(t)]
-        if not tweets:
+        if not any(is_tweet(t) for t in data):
             raise NotAPost("no-tweets-in-data")  # users, lists, counts
-        for tweet in tweets:
-            page_raw: Json = {"data": tweet, "includes": exp.subset_for(tweet)}
-            if "__twarc" in obj:  # twarc's provenance of the page, as twarc-csv reads it
-                page_raw["__twarc"] = obj["__twarc"]
-            raw = orjson.dumps(page_raw)
-            yield _guard(lambda t=tweet, r=raw: to_post(t, exp, provenance, r))
+        items = page_items(line, len(data))
+        envelope = {k: obj[k] for k in _ENVELOPE if k in obj}
+        for tweet, raw in zip(data, items, strict=True):
+            if not is_tweet(tweet):
+                continue
+            if raw is None:
+                yield MappingError("the page's items cannot be cut out of its bytes")
+                continue
+            context = {"includes": exp.subset_for(tweet), **envelope}
+            yield _guard(
+                lambda t=tweet, r=raw, c=context: to_post(t, exp, provenance, r, context=c)
+            )
         return
     if "errors" in obj:
         raise NotAPost("api-error")

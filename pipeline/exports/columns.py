@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from pipeline.exports.reader import StoredPost
-from pipeline.exports.twarc import TWEET_COLUMNS, csv_fields, flatten
+from pipeline.exports.twarc import TWEET_COLUMNS, csv_fields, flatten, page_of
 
 # Kinds: str, int, float, bool, time (aware UTC datetime), strs (list of str), json (JSON text).
 HASHWATCH_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -41,6 +41,10 @@ HASHWATCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("hashwatch.retrieved_at", "time"),
     ("hashwatch.source", "str"),
     ("hashwatch.processed_at", "time"),
+    ("hashwatch.sha256", "str"),  # of the payload as received (JSONL export: the payload)
+    ("hashwatch.collection", "str"),  # the run that collected it: the manifest's collections
+    ("hashwatch.edited_at", "time"),  # the latest edit seen; versions in NAME.versions.<fmt>
+    ("hashwatch.deleted_at", "time"),  # deletions in NAME.deletions.<fmt>
 )
 COLUMNS: tuple[tuple[str, str], ...] = TWEET_COLUMNS + HASHWATCH_COLUMNS
 NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
@@ -64,7 +68,7 @@ def _tweet(post: StoredPost) -> dict[str, Any] | None:
     if post.platform != "x":
         return None
     try:
-        return flatten(orjson.loads(post.raw))
+        return flatten(orjson.loads(page_of(post.raw, post.context)))
     except orjson.JSONDecodeError:
         return None
 
@@ -117,6 +121,10 @@ def _hashwatch_fields(p: StoredPost) -> dict[str, Any]:
         "hashwatch.retrieved_at": p.retrieved_at,
         "hashwatch.source": p.source,
         "hashwatch.processed_at": p.processed_at,
+        "hashwatch.sha256": p.sha256,
+        "hashwatch.collection": p.collection,
+        "hashwatch.edited_at": p.edited_at,
+        "hashwatch.deleted_at": p.deleted_at,
     }
 
 

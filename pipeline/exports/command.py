@@ -1,21 +1,24 @@
-"""``hashwatch export``: posts and collection gaps out of the store, as JSONL, CSV or Parquet.
+"""``hashwatch export``: posts and what goes with them out of the store, as JSONL, CSV or Parquet.
 
-The gaps always go along (``NAME.gaps.<format>`` next to the posts, written even when there
-are none), so whoever reads the export can tell an outage from silence. Both files are written
-under a temporary name and renamed at the end: an interrupted export leaves nothing that
-looks complete.
+Beside the posts (``NAME.<format>``) go the collection gaps (``NAME.gaps.<format>``, written
+even when there are none, so whoever reads the export can tell an outage from silence), the
+posts' later versions and deletions (``NAME.versions.<format>``, ``NAME.deletions.<format>``)
+and the manifest (``NAME.manifest.json``: every file's SHA-256 and row count, the query, the
+collection runs and gaps covered; see ``manifest.py``). Every file is written under a temporary
+name and all are renamed at the end: an interrupted export leaves nothing that looks complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import io
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -25,6 +28,9 @@ import click
 from pipeline.core.progress import Progress
 from pipeline.core.settings import load_settings, redact_url
 from pipeline.core.signals import run_until_signal
+from pipeline.exports import manifest
+from pipeline.exports.history import DELETIONS, VERSIONS, Fields, HistoryRow, iter_rows, selection
+from pipeline.exports.manifest import WrittenFile, file_digest, read_collections
 from pipeline.exports.reader import (
     GapRow,
     PostFilter,
@@ -47,6 +53,11 @@ class PostWriter(Protocol):
     def close(self) -> None: ...
 
 
+class TableWriter(Protocol):
+    def write(self, rows: Sequence[HistoryRow]) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Format:
     name: str
@@ -54,6 +65,7 @@ class Format:
     binary: bool
     post_writer: Callable[[Any], PostWriter]
     write_gaps: Callable[[Any, Sequence[GapRow]], None]
+    table_writer: Callable[[Any, Fields], TableWriter]  # versions and deletions
     needs_children: bool  # media and hashtag rows (the tabular formats show them)
 
 
@@ -66,15 +78,27 @@ def load_format(name: str) -> Format:
         module.BINARY,
         module.PostWriter,
         module.write_gaps,
+        module.TableWriter,
         module.NEEDS_CHILDREN,
     )
 
 
+def sibling(output: Path, extension: str, kind: str, kind_extension: str | None = None) -> Path:
+    """``out.csv`` -> ``out.<kind>.csv``; a name without that extension gets it appended."""
+    stem = output.stem if output.suffix == f".{extension}" else output.name
+    return output.with_name(f"{stem}.{kind}.{kind_extension or extension}")
+
+
 def gaps_path_for(output: Path, extension: str) -> Path:
-    """``out.csv`` -> ``out.gaps.csv``; a name without that extension gets it appended."""
-    if output.suffix == f".{extension}":
-        return output.with_name(f"{output.stem}.gaps.{extension}")
-    return output.with_name(f"{output.name}.gaps.{extension}")
+    return sibling(output, extension, "gaps")
+
+
+def _named_after_gaps(gaps: Path, extension: str) -> Path:
+    """With the posts on stdout, the other files are named after the gaps file."""
+    suffix = f".gaps.{extension}"
+    if gaps.name.endswith(suffix):
+        return gaps.with_name(gaps.name.removesuffix(suffix) + f".{extension}")
+    return gaps
 
 
 @dataclass(frozen=True)
@@ -82,8 +106,12 @@ class ExportResult:
     posts: int
     gaps: int
     open_gaps: int
+    versions: int
+    deletions: int
     output: str
     gaps_output: str
+    manifest: str
+    manifest_sha256: str
     seconds: float
 
 
@@ -101,11 +129,18 @@ class _Files:
         self._parts.append((fh, part, path))
         return fh
 
+    def seal(self) -> dict[Path, Path]:
+        """Every file so far on disk and closed; their final names -> the files as written."""
+        for fh, _, _ in self._parts:
+            if not fh.closed:
+                fh.flush()
+                os.fsync(fh.fileno())  # on disk before it takes the final name
+                fh.close()
+        return {path: part for _, part, path in self._parts}
+
     def commit(self) -> None:
-        for fh, part, path in self._parts:
-            fh.flush()
-            os.fsync(fh.fileno())  # on disk before it takes the final name
-            fh.close()
+        self.seal()
+        for _, part, path in self._parts:
             os.replace(part, path)
         self._parts = []
 
@@ -130,6 +165,26 @@ def _stdout(binary: bool) -> Iterator[IO[Any]]:
         text.detach()  # leave sys.stdout usable
 
 
+@dataclass
+class _Seen:
+    """What the export learns from the rows it writes, for the manifest."""
+
+    first: datetime | None = None
+    last: datetime | None = None
+    unhashed: int = 0
+    collections: set[str] = field(default_factory=set)
+
+    def posts(self, page: Sequence[StoredPost]) -> None:
+        if page:
+            self.first = self.first or page[0].created_at
+            self.last = page[-1].created_at
+        self.unhashed += sum(1 for p in page if p.sha256 is None)
+        self.collections.update(p.collection for p in page if p.collection)
+
+    def rows(self, page: Sequence[HistoryRow]) -> None:
+        self.collections.update(c for r in page if (c := r.values.get("collection")))
+
+
 async def run_export(
     store: Store,
     fmt: str,
@@ -139,14 +194,18 @@ async def run_export(
     *,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """Write the posts ``where`` selects to ``output`` (None: stdout) and the gaps beside them."""
+    """Write the posts ``where`` selects to ``output`` (None: stdout), and beside them the
+    gaps, the versions and deletions of those posts, and the manifest."""
     started = time.monotonic()
     form = load_format(fmt)
+    base = output if output is not None else _named_after_gaps(gaps_output, form.extension)
+    manifest_path = sibling(base, form.extension, "manifest", "json")
     gaps = await read_gaps(store, where)
     if progress is not None:
         progress.set_total(await count_posts(store, where))
     files = _Files()
-    written = 0
+    seen = _Seen()
+    counts: dict[str, int] = {"posts": 0, "gaps": len(gaps)}
     try:
         with contextlib.ExitStack() as stack:
             out = (
@@ -157,23 +216,73 @@ async def run_export(
             writer = form.post_writer(out)
             async for page in iter_pages(store, where, children=form.needs_children):
                 writer.write(page)
-                written += len(page)
+                seen.posts(page)
+                counts["posts"] += len(page)
                 if progress is not None:
                     progress.advance(len(page))
             writer.close()
         form.write_gaps(files.open(gaps_output, form.binary), gaps)
+        paths: dict[str, Path] = {"gaps": gaps_output}
+        for table in (VERSIONS, DELETIONS):
+            paths[table.name] = sibling(base, form.extension, table.name)
+            rows = form.table_writer(files.open(paths[table.name], form.binary), table.fields)
+            counts[table.name] = 0
+            async for batch in iter_rows(store, table, where):
+                rows.write(batch)
+                seen.rows(batch)
+                counts[table.name] += len(batch)
+            rows.close()
+        seen.collections.update(g.collection for g in gaps if g.collection)
+        collections = await read_collections(store, seen.collections)
+        written = files.seal()
+        targets: list[tuple[str, Path | None]] = [("posts", output), *paths.items()]
+        listed = [_listed(role, path, counts[role], written) for role, path in targets]
+        record = manifest.build(
+            store_url=store.url,
+            fmt=fmt,
+            manifest_path=manifest_path,
+            files=listed,
+            options=where.options(),
+            queries={
+                "posts": where.select(store),
+                **{t.name: selection(store, t, where) for t in (VERSIONS, DELETIONS)},
+            },
+            posts={
+                "count": counts["posts"],
+                "first_created_at": seen.first,
+                "last_created_at": seen.last,
+                "without_sha256": seen.unhashed,
+            },
+            collections=collections,
+            collection_ids=seen.collections,
+            gaps=gaps,
+        )
+        body = manifest.encode(record)
+        files.open(manifest_path, binary=True).write(body)
         files.commit()
     except BaseException:
         files.discard()
         raise
     return ExportResult(
-        posts=written,
+        posts=counts["posts"],
         gaps=len(gaps),
         open_gaps=sum(1 for g in gaps if g.end is None),
+        versions=counts["versions"],
+        deletions=counts["deletions"],
         output=str(output) if output is not None else "-",
         gaps_output=str(gaps_output),
+        manifest=str(manifest_path),
+        manifest_sha256=hashlib.sha256(body).hexdigest(),
         seconds=round(time.monotonic() - started, 2),
     )
+
+
+def _listed(role: str, path: Path | None, rows: int, written: dict[Path, Path]) -> WrittenFile:
+    """A written file for the manifest, hashed as it is on disk (stdout cannot be)."""
+    if path is None:
+        return WrittenFile(role, None, rows, None, None)
+    digest, size = file_digest(written[path])
+    return WrittenFile(role, path, rows, digest, size)
 
 
 class _Time(click.ParamType):
@@ -280,8 +389,11 @@ def export_command(
     if result is None:
         sys.exit(130)  # interrupted; nothing was left behind
     click.echo(
-        f"exported {result.posts:,} posts to {result.output} and {result.gaps:,} collection "
-        f"gap(s) to {result.gaps_output} in {result.seconds:.1f}s",
+        f"exported {result.posts:,} posts to {result.output}, {result.gaps:,} collection "
+        f"gap(s) to {result.gaps_output}, {result.versions:,} later version(s) and "
+        f"{result.deletions:,} deletion(s) beside them in {result.seconds:.1f}s\n"
+        f"manifest {result.manifest} sha256 {result.manifest_sha256} "
+        "(keep this hash apart: `hashwatch verify` checks the files against the manifest)",
         err=True,
     )
     if result.open_gaps:

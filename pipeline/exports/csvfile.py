@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import orjson
 
 from pipeline.exports.columns import COLUMNS, NAMES, row
+from pipeline.exports.history import Fields, HistoryRow
 from pipeline.exports.reader import GapRow, StoredPost
 
 EXTENSION = "csv"
@@ -52,6 +53,23 @@ class PostWriter:
     def write(self, posts: Sequence[StoredPost]) -> None:
         self.writer.writerows(
             ["" if v is None else f(v) for v, f in zip(row(p), _CELLS, strict=True)] for p in posts
+        )
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class TableWriter:
+    """Versions and deletions: their fields as columns (the payloads are in the JSONL export)."""
+
+    def __init__(self, stream: TextIO, fields: Fields) -> None:
+        self.stream, self.fields = stream, fields
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.writer.writerow([name for name, _ in fields])
+
+    def write(self, rows: Sequence[HistoryRow]) -> None:
+        self.writer.writerows(
+            [cell(r.values.get(name), kind) for name, kind in self.fields] for r in rows
         )
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """JSONL: each post exactly as it arrived, one per line, the way twarc2 writes them.
 
-For X that is the stream line, the flattened line, or (from a search page) the tweet with
-only its own expansions, ``{"data": {...}, "includes": {...}}``: twarc2, twarc-csv and
-``hashwatch run`` all read these back. Gaps are Gap v1 records, one per line.
+For X that is the stream line, the flattened line, or (from a search page) a one-item page
+holding the item's exact bytes with only its own expansions (``twarc.page_of``): twarc2,
+twarc-csv and ``hashwatch run`` all read these back, and ``hashwatch run`` gets the same
+bytes and SHA-256 again. Gaps are Gap v1 records, one per line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import BinaryIO
 
 import orjson
 
+from pipeline.exports.history import Fields, HistoryRow
 from pipeline.exports.reader import GapRow, StoredPost
+from pipeline.exports.twarc import page_of
 from schemas.codec import encode
 from schemas.gap import Gap
 
@@ -26,10 +29,28 @@ class PostWriter:
         self.stream = stream
 
     def write(self, posts: Sequence[StoredPost]) -> None:
-        self.stream.write(b"".join(one_line(p.raw) + b"\n" for p in posts))
+        self.stream.write(b"".join(one_line(payload_line(p)) + b"\n" for p in posts))
 
     def close(self) -> None:
         self.stream.flush()
+
+
+class TableWriter:
+    """Versions and deletions: one JSON object per row, with its payload (``HistoryRow``)."""
+
+    def __init__(self, stream: BinaryIO, fields: Fields) -> None:
+        self.stream, self.fields = stream, fields
+
+    def write(self, rows: Sequence[HistoryRow]) -> None:
+        self.stream.write(b"".join(r.json_line(self.fields) + b"\n" for r in rows))
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+def payload_line(post: StoredPost) -> bytes:
+    """The post as the platform's archive line: X page items go back into a one-item page."""
+    return page_of(post.raw, post.context) if post.platform == "x" else post.raw
 
 
 def one_line(raw: bytes) -> bytes:

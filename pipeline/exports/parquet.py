@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.exports.columns import COLUMNS, row
+from pipeline.exports.history import Fields, HistoryRow
 from pipeline.exports.reader import GapRow, StoredPost
 
 EXTENSION = "parquet"
@@ -70,6 +71,23 @@ class PostWriter:
         if self.batches:
             self.writer.write_table(pa.Table.from_batches(self.batches, schema=POST_SCHEMA))
         self.batches, self.buffered = [], 0
+
+
+class TableWriter:
+    """Versions and deletions: their fields as typed columns, in row groups."""
+
+    def __init__(self, stream: BinaryIO, fields: Fields) -> None:
+        self.fields = fields
+        self.schema = pa.schema([pa.field(name, _TYPES[kind]) for name, kind in fields])
+        self.writer = pq.ParquetWriter(stream, self.schema, compression="zstd")
+
+    def write(self, rows: Sequence[HistoryRow]) -> None:
+        if rows:
+            columns = {name: [r.values.get(name) for r in rows] for name, _ in self.fields}
+            self.writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def write_gaps(stream: BinaryIO, gaps: Sequence[GapRow]) -> None:

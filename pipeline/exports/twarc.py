@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 Json = dict[str, Any]
 
 # twarc-csv's DEFAULT_TWEET_COLUMNS (twarc-csv 0.7.x), in its order, with the type each holds.
@@ -112,17 +114,31 @@ def is_tweet(obj: object) -> bool:
     return isinstance(obj, dict) and "id" in obj and "text" in obj and "username" not in obj
 
 
+def page_of(raw: bytes, context: Mapping[str, Any] | None) -> bytes:
+    """A stored post as the line twarc2 would have written: ``raw`` itself, or for a search
+    page's item (``raw`` its exact bytes, ``context`` the page's includes and ``__twarc``) a
+    one-item page with those bytes kept exactly inside ``data`` and the context beside them,
+    keys sorted so the same post gives the same line from either store. Read again (``hashwatch
+    run``), the line gives the same post: same ``raw``, same SHA-256."""
+    if not context:
+        return raw
+    rest = orjson.dumps(dict(context), option=orjson.OPT_SORT_KEYS)
+    return b'{"data":[' + raw + b"]," + rest[1:]
+
+
 def flatten(payload: object) -> Json | None:
     """The tweet a stored payload holds, with its expansions inline; None if it holds none.
 
-    Takes the three shapes hashwatch stores for X: a stream line or a one-tweet page
-    (``{"data": {...}, "includes": {...}}``) and an already flattened twarc line.
+    Takes the shapes hashwatch keeps for X: a stream line, a one-tweet page (``page_of``;
+    ``data`` an object or a one-item list) and an already flattened twarc line.
     """
     if not isinstance(payload, dict):
         return None
     if is_tweet(payload):
         return payload
     data = payload.get("data")
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
     if not is_tweet(data):
         return None
     tweet = _Includes(payload.get("includes")).expand(data)

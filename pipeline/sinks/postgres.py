@@ -14,13 +14,14 @@ server's default search_path (``public``) is used. Other query parameters go to 
   record, a retried batch or a duplicate inside a batch never makes a second row; a post's
   ``amplification`` (and a repost's original's) only ever grows. Gaps are upserted by id,
   alerts inserted once by id.
+- Evidence: ``raw_bytes`` keeps every post's payload byte for byte, next to its ``sha256``;
+  ``raw`` is the same payload as jsonb, the view to query (jsonb's spacing and key order).
 - Text PostgreSQL cannot store (NUL characters, lone surrogates, invalid UTF-8, payloads
   jsonb rejects) is cleaned, never a failed batch: NUL is removed and lone surrogates become
   U+FFFD in every column. ``raw`` is the payload as jsonb, cleaned the same way, or a jsonb
-  string of its cleaned text when it is not JSON at all; whenever ``raw`` is not the payload
-  as received, ``raw_bytes`` keeps the original bytes (NULL otherwise). Clean batches (nearly
-  all) take a fast path with no per-value checks; a batch PostgreSQL refuses is cleaned and
-  written again.
+  string of its cleaned text when it is not JSON at all (``raw_bytes`` is untouched). Clean
+  batches (nearly all) take a fast path with no per-value checks; a batch PostgreSQL refuses
+  is cleaned and written again.
 - Outages: ``write`` raises (the sink agent retries with backoff and commits no offsets).
   Connections come from a pool that replaces broken ones; a transaction that finds its
   pooled connection dead (the server restarted meanwhile) runs once more on a fresh one, so
@@ -80,9 +81,10 @@ POOL_SIZE = 4
 TIMEOUT = 60.0  # seconds for any one statement or COPY
 CONNECT_TIMEOUT = 10.0
 
-_POSTS = (*POST_COLUMNS, "raw_bytes")
+_POSTS = POST_COLUMNS
 _TIMES = tuple(POST_COLUMNS.index(c) for c in ("created_at", "retrieved_at", "processed_at"))
 _RAW = POST_COLUMNS.index("raw")
+_RAW_BYTES = POST_COLUMNS.index("raw_bytes")
 _STAGE = {"posts": "_hw_stage_posts", "media": "_hw_stage_media", "hashtags": "_hw_stage_hashtags"}
 
 # Temp tables live as long as their connection and are emptied at every commit.
@@ -392,20 +394,16 @@ def _post_rows(
     batch: Sequence[EnrichedPost], records: Sequence[EnrichedPost], mode: _Mode
 ) -> list[PostRow]:
     """Typed rows from the shared mapping in rows.py; ``records`` are ``batch`` as cleaned
-    for ``mode``, and ``raw`` comes from the batch as received."""
+    for ``mode``; ``raw_bytes`` is always the payload as received, ``raw`` its jsonb view."""
     out = []
     for e, record in zip(batch, records, strict=True):
         row: list[Any] = list(post_row(record))
         for i in _TIMES:
             row[i] = datetime.fromisoformat(row[i])
         raw = bytes(e.post.raw)
-        if mode is _Mode.FAST:
-            # rows.py decoded with errors="replace": only a U+FFFD can hide a bad byte.
-            row[_RAW] = raw.decode() if "\ufffd" in row[_RAW] else row[_RAW]
-            row.append(None)
-        else:
-            row[_RAW], original = _clean_raw(raw, as_text=mode is _Mode.RAW_AS_TEXT)
-            row.append(original)
+        if mode is not _Mode.FAST:
+            row[_RAW] = _clean_raw(raw, as_text=mode is _Mode.RAW_AS_TEXT)
+        row[_RAW_BYTES] = raw
         out.append(tuple(row))
     return out
 
@@ -466,21 +464,16 @@ def _fix_escape(m: re.Match[str]) -> str:
     return s
 
 
-def _clean_raw(raw: bytes, *, as_text: bool) -> tuple[str, bytes | None]:
-    """jsonb text for the payload, and the original bytes when that text is not the payload."""
-    try:
-        text = raw.decode()
-        changed = False
-    except UnicodeDecodeError:
-        text, changed = raw.decode("utf-8", "replace"), True
+def _clean_raw(raw: bytes, *, as_text: bool) -> str:
+    """jsonb text for the payload: cleaned of what jsonb refuses, a JSON string if not JSON."""
+    text = raw.decode("utf-8", "replace")
     if "\\" in text or "\x00" in text:
-        fixed = _JSON_ESCAPE.sub(_fix_escape, text)
-        text, changed = fixed, changed or fixed != text
+        text = _JSON_ESCAPE.sub(_fix_escape, text)
     if not as_text:
         try:
             orjson.loads(text)
         except orjson.JSONDecodeError:
             as_text = True
     if as_text:
-        return orjson.dumps(_clean_text(text)).decode(), raw
-    return text, raw if changed else None
+        return orjson.dumps(_clean_text(text)).decode()
+    return text

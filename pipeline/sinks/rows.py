@@ -1,4 +1,10 @@
-"""EnrichedPost to table rows, shared by every SQL backend so the logical schema is one."""
+"""EnrichedPost to table rows, shared by every SQL backend so the logical schema is one.
+
+Every record's row carries the SHA-256 of the exact bytes it was made from (``sha256``) and
+the run that collected it (``collection``). A post's bytes are kept verbatim: ``raw`` is their
+text, and ``raw_bytes`` the bytes whenever that text is not them (PostgreSQL keeps them
+always, its ``raw`` being jsonb); versions and deletions keep ``raw`` as bytes.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +45,10 @@ POST_COLUMNS = (
     "source",
     "processed_at",
     "raw",
+    "sha256",
+    "collection",
+    "context",
+    "raw_bytes",
 )
 MEDIA_COLUMNS = (
     "uid",
@@ -59,6 +69,7 @@ PostRow = tuple[object, ...]
 
 def post_row(e: EnrichedPost) -> PostRow:
     p = e.post
+    text, raw_bytes = raw_text(bytes(p.raw))
     return (
         p.uid,
         p.platform,
@@ -88,8 +99,25 @@ def post_row(e: EnrichedPost) -> PostRow:
         p.provenance.retrieved_at.isoformat(),
         p.provenance.source,
         e.processed_at.isoformat(),
-        bytes(p.raw).decode("utf-8", "replace"),
+        text,
+        p.provenance.sha256,
+        p.provenance.collection,
+        _json_or_none(p.context),
+        raw_bytes,
     )
+
+
+def raw_text(raw: bytes) -> tuple[str, bytes | None]:
+    """The payload as text, and its bytes when that text is not them byte for byte (invalid
+    UTF-8, shown with U+FFFD): valid UTF-8 text encodes back to exactly the bytes received."""
+    try:
+        return raw.decode(), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), raw
+
+
+def _json_or_none(value: object) -> str | None:
+    return None if value is None else encode(value).decode()
 
 
 def media_rows(e: EnrichedPost) -> list[PostRow]:
@@ -211,6 +239,8 @@ VERSION_COLUMNS = (
     "source",
     "sha256",
     "raw",
+    "collection",
+    "context",
 )
 
 
@@ -228,6 +258,8 @@ def version_row(e: EnrichedPost) -> PostRow:
         p.provenance.source,
         p.provenance.sha256,
         bytes(p.raw),
+        p.provenance.collection,
+        _json_or_none(p.context),
     )
 
 
@@ -240,6 +272,7 @@ DELETION_COLUMNS = (
     "source",
     "sha256",
     "raw",
+    "collection",
 )
 
 
@@ -253,4 +286,5 @@ def deletion_row(d: PostDeletion) -> PostRow:
         d.provenance.source,
         d.provenance.sha256,
         bytes(d.raw),
+        d.provenance.collection,
     )
