@@ -37,6 +37,7 @@ HASHWATCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("hashwatch.has_video", "bool"),
     ("hashwatch.video_duration_ms", "int"),
     ("hashwatch.media_reused", "int"),
+    ("hashwatch.time_flag", "str"),  # why created_at was not believed ("future", ...)
     ("hashwatch.collector", "str"),
     ("hashwatch.retrieved_at", "time"),
     ("hashwatch.source", "str"),
@@ -117,6 +118,7 @@ def _hashwatch_fields(p: StoredPost) -> dict[str, Any]:
         "hashwatch.has_video": p.has_video,
         "hashwatch.video_duration_ms": p.video_duration_ms,
         "hashwatch.media_reused": p.media_reused,
+        "hashwatch.time_flag": p.time_flag,
         "hashwatch.collector": p.collector,
         "hashwatch.retrieved_at": p.retrieved_at,
         "hashwatch.source": p.source,

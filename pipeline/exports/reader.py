@@ -93,6 +93,7 @@ class StoredPost:
     has_video: bool
     video_duration_ms: int
     media_reused: int
+    time_flag: str | None  # why created_at was not believed, if it was not
     collector: str
     retrieved_at: datetime
     source: str
@@ -286,6 +287,7 @@ def _post(r: tuple[object, ...], jsonb: bool) -> StoredPost:
         has_video=bool(at("has_video")),
         video_duration_ms=int(at("video_duration_ms")),  # type: ignore[call-overload]
         media_reused=int(at("media_reused")),  # type: ignore[call-overload]
+        time_flag=_text(at("time_flag")),
         collector=str(at("collector")),
         retrieved_at=as_time(at("retrieved_at")),  # type: ignore[arg-type]
         source=str(at("source")),
