@@ -87,16 +87,17 @@ async def test_alerts_on_the_topic_reach_the_receiver_once_and_signed(settings: 
     ]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
-    for a in alerts:
+    # the second copy of the first alert: a worker that crashed after publishing it
+    for a in [*alerts, alerts[0]]:
         await producer.send_and_wait(topics.alerts, encode(a), key=a.id.encode())
-    await producer.stop()
-    async with webhook_receiver(fail_first=1) as rx:
+
+    async def run_deliverer(rx_url: str, until: int) -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(
             deliver(
                 bootstrap,
                 topics.alerts,
-                rx.url,
+                rx_url,
                 SECRET,
                 allow_private=True,
                 policy=RetryPolicy(0.05, 0.1, 5),
@@ -104,12 +105,19 @@ async def test_alerts_on_the_topic_reach_the_receiver_once_and_signed(settings: 
             )
         )
         for _ in range(200):
-            if len(rx.received) >= 3:
+            if len(rx.received) >= until:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # nothing more may arrive
+        await asyncio.sleep(0.5)  # nothing more may arrive
         stop.set()
         await task
+
+    async with webhook_receiver(fail_first=1) as rx:
+        await run_deliverer(rx.url, 3)
+        # a restarted deliverer, and the first alert published a third time meanwhile
+        await producer.send_and_wait(topics.alerts, encode(alerts[0]), key=alerts[0].id.encode())
+        await run_deliverer(rx.url, 4)
+    await producer.stop()
     # once each (order across partitions is not defined), each with a valid signature
     assert sorted(r.headers["X-Hashwatch-Alert-Id"] for r in rx.received) == sorted(
         a.id for a in alerts

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.core import kafka
 from pipeline.core.backoff import ExponentialBackoff
@@ -109,7 +109,12 @@ async def deliver(
     policy: RetryPolicy | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Deliver every alert on the topic to ``url`` until ``stop`` is set."""
+    """Deliver every alert on the topic to ``url`` until ``stop`` is set, each id once.
+
+    The topic may hold an alert twice (a worker that crashed after publishing it and before
+    committing its input publishes it again, with the same id): ids already delivered —
+    those before this target's committed offsets, and those delivered since — are skipped.
+    """
     check_target(url, allow_private)
     policy = policy or RetryPolicy()
     group = "hashwatch-webhook-" + hashlib.sha256(url.encode()).hexdigest()[:12]
@@ -117,20 +122,50 @@ async def deliver(
     stop = stop or asyncio.Event()
     await consumer.start()
     try:
+        delivered = await _delivered_before(bootstrap, alerts_topic, consumer)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500)
                 for tp, records in batch.items():
                     for rec in records:
-                        body = rec.value or b""
-                        headers = {
-                            "Content-Type": "application/json",
-                            SIGNATURE_HEADER: sign(body, secret),
-                            "X-Hashwatch-Alert-Id": (rec.key or b"").decode(),
-                        }
-                        await post_with_retries(session, url, body, headers, policy)
+                        alert_id = (rec.key or b"").decode()
+                        if alert_id not in delivered:
+                            body = rec.value or b""
+                            headers = {
+                                "Content-Type": "application/json",
+                                SIGNATURE_HEADER: sign(body, secret),
+                                "X-Hashwatch-Alert-Id": alert_id,
+                            }
+                            await post_with_retries(session, url, body, headers, policy)
+                            delivered.add(alert_id)
                         await consumer.commit(
                             {TopicPartition(tp.topic, tp.partition): rec.offset + 1}
                         )
     finally:
         await consumer.stop()
+
+
+async def _delivered_before(bootstrap: str, topic: str, group: AIOKafkaConsumer) -> set[str]:
+    """Ids of the alerts before the group's committed offsets: delivered by an earlier run."""
+    reader = kafka.consumer(bootstrap, group_id=None, enable_auto_commit=False)
+    await reader.start()
+    ids: set[str] = set()
+    try:
+        await reader.topics()  # metadata first
+        partitions = reader.partitions_for_topic(topic) or set()
+        for partition in partitions:
+            tp = TopicPartition(topic, partition)
+            upto = await group.committed(tp) or 0
+            if upto <= 0:
+                continue
+            reader.assign([tp])
+            await reader.seek_to_beginning(tp)
+            position = 0
+            while position < upto:
+                for rec in (await reader.getmany(tp, timeout_ms=1000)).get(tp, []):
+                    if rec.offset < upto:
+                        ids.add((rec.key or b"").decode())
+                    position = rec.offset + 1
+    finally:
+        await reader.stop()
+    return ids
