@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz schemas clean
+.PHONY: demo test lint bench fuzz faults schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench: $(STAMP)  ## prints the measured figures: language ID, near duplicates, s
 	$(BIN)/python bench/neardup_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/pipeline_bench.py
+
+faults: $(STAMP)  ## kill -9, PostgreSQL stopped, broker restarted, 1-3 workers: same results (minutes)
+	$(BIN)/pytest -q -s -m faults $(PYTEST_ARGS)
 
 fuzz: $(STAMP)  ## every parser under 10,000 generated inputs (property-based; minutes, not seconds)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -m fuzz $(PYTEST_ARGS)

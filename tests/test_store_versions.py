@@ -83,3 +83,17 @@ async def test_a_deletion_before_its_post_still_marks_it(store: Store) -> None:
     await store.write([enriched(toot("b2", "late post"))])
     [(deleted_at,)] = await rows(store, "SELECT deleted_at FROM posts WHERE uid = ?", "mastodon:b2")
     assert as_time(deleted_at) == T0 + timedelta(seconds=5)
+
+
+async def test_an_originals_amplification_does_not_depend_on_what_was_stored_first(
+    store: Store,
+) -> None:
+    original = enriched(post("o1", "the original"))
+    reposts = [
+        msgspec.structs.replace(enriched(post(f"r{i}", "RT", retweet_of="o1")), amplification=i)
+        for i in (1, 2, 3)
+    ]
+    await store.write(reposts[:2])  # reposts stored before their original (other partitions)
+    await store.write([original])
+    await store.write(reposts[2:])
+    assert await rows(store, "SELECT amplification FROM posts WHERE uid = ?", "x:o1") == [(3,)]

@@ -71,7 +71,14 @@ class Ledger:
 
     def add(self, batch: FactBatch, *, replaying: bool = False) -> list[OutRecord]:
         """Take one batch of the facts log; what to publish (nothing while ``replaying``)."""
+        late = self.order.late
         self.order.add(batch)
+        if self.order.late > late and not replaying:
+            log.info(
+                "%d facts arrived after the watermark had passed them (from %s)",
+                self.order.late - late,
+                batch.worker,
+            )
         out: list[OutRecord] = []
         count = not replaying
         if count:

@@ -31,6 +31,7 @@ class EventTimeOrder:
         self.quiet: set[int] = set()
         self.empty: set[int] = set()
         self.released = -math.inf  # event time up to which everything has been released
+        self.late = 0  # facts that arrived after the watermark had passed them
         self._pending: list[tuple[float, str, int, int, Fact]] = []
 
     def __len__(self) -> int:
@@ -47,6 +48,7 @@ class EventTimeOrder:
             if partition not in self.marks:
                 self.empty.add(partition)
         for fact in batch.facts:
+            self.late += fact.event_ts <= self.released
             heapq.heappush(
                 self._pending, (fact.event_ts, fact.uid, fact.partition, fact.offset, fact)
             )

@@ -113,10 +113,16 @@ ON CONFLICT (uid, media_key) DO NOTHING;
 INSERT INTO hashtags ({_cols(HASHTAG_COLUMNS)})
 SELECT {_cols(HASHTAG_COLUMNS)} FROM {_STAGE["hashtags"]}
 ON CONFLICT (uid, normalized) DO NOTHING;
+"""
+# An original's amplification is the highest rank among its stored reposts, whichever of them
+# was stored first. Run in its own transaction after the batch's: two workers storing an
+# original and its repost at once each miss the other's uncommitted row, but whichever runs
+# this last sees both.
+_AMPLIFY = """
 UPDATE posts SET amplification = r.amplification
-FROM (SELECT repost_of, max(amplification) AS amplification FROM {_STAGE["posts"]}
-      WHERE repost_of IS NOT NULL GROUP BY repost_of) AS r
-WHERE posts.uid = r.repost_of AND posts.amplification < r.amplification;
+FROM (SELECT repost_of, max(amplification) AS amplification FROM posts
+      WHERE repost_of = ANY($1::text[]) GROUP BY repost_of) AS r
+WHERE posts.uid = r.repost_of AND posts.amplification < r.amplification
 """
 
 
@@ -221,7 +227,7 @@ class PostgresStore(Store):
         for mode, fallback in zip(modes, [*modes[1:], None], strict=True):
             try:
                 await self._transaction(_writer(batch, mode))
-                return
+                break
             except (asyncpg.DataError, UnicodeError) as exc:
                 if fallback is None:
                     raise
@@ -233,6 +239,8 @@ class PostgresStore(Store):
                     exc,
                     fallback.value,
                 )
+        originals = sorted({e.repost_of or e.post.uid for e in batch if not e.edit})
+        await self._transaction(lambda conn: conn.execute(_AMPLIFY, originals, timeout=TIMEOUT))
 
     async def write_deletions(self, deletions: Sequence[PostDeletion]) -> None:
         rows = [_with_times(deletion_row(_scrub(d)), _DELETION_TIMES) for d in deletions]

@@ -77,7 +77,13 @@ _MARK_DELETED = (
     "UPDATE posts SET deleted_at = (SELECT d.deleted_at FROM deletions d WHERE d.uid = posts.uid) "
     "WHERE deleted_at IS NULL AND uid IN (SELECT uid FROM deletions)"
 )
-_AMPLIFY = "UPDATE posts SET amplification = MAX(amplification, ?) WHERE uid = ?"
+# An original's amplification is the highest rank among its stored reposts, whichever of the
+# original and its reposts was stored first.
+_AMPLIFY = (
+    "UPDATE posts SET amplification = MAX(amplification, "
+    "(SELECT COALESCE(MAX(r.amplification), 0) FROM posts r WHERE r.repost_of = posts.uid)) "
+    "WHERE uid = ?"
+)
 
 
 class SqliteStore(Store):
@@ -119,7 +125,8 @@ class SqliteStore(Store):
             db.executemany(_POSTS, [post_row(e) for e in posts])
             db.executemany(_MEDIA, [row for e in posts for row in media_rows(e)])
             db.executemany(_HASHTAGS, [row for e in posts for row in hashtag_rows(e)])
-            db.executemany(_AMPLIFY, [(e.amplification, e.repost_of) for e in posts if e.repost_of])
+            originals = sorted({e.repost_of or e.post.uid for e in posts})
+            db.executemany(_AMPLIFY, [(uid,) for uid in originals])
             if edits:
                 db.executemany(_VERSIONS, [version_row(e) for e in edits])
                 db.executemany(_EDITED, [_edited(e) for e in edits if e.post.edited_at])

@@ -16,6 +16,7 @@ import socket
 from datetime import UTC, datetime
 
 import faust
+from faust.types import TP
 
 from pipeline.core.records import OutRecord
 from pipeline.core.topics import Topics
@@ -41,16 +42,15 @@ def install(worker: Worker, detector: Detector, watch: tuple[str, ...]) -> None:
         counters=worker.counters,
         max_clock_skew_s=settings.max_clock_skew_s,
     )
-    marks = PartitionMarks(idle_s=settings.idle_s)
+    marks = PartitionMarks(idle_s=settings.idle_s, empty_s=max(30.0, settings.idle_s))
     lock = asyncio.Lock()
 
-    def assigned() -> None:
-        owned = app.consumer.assignment() if app.consumer else set()
-        marks.assigned(tp.partition for tp in owned if tp.topic == topics.raw)
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: object, assigned: set[TP], **kwargs: object) -> None:
+        marks.assigned(tp.partition for tp in assigned if tp.topic == topics.raw)
 
     async def send_facts(facts: list[Fact], out: list[OutRecord]) -> None:
-        assigned()
-        now_marks, quiet, empty = marks.marks()
+        now_marks, quiet, empty = marks.marks(rebalancing=app.rebalancing)
         batch = FactBatch(worker=name, marks=now_marks, quiet=quiet, empty=empty, facts=facts)
         records = [*out, *_split(batch, settings.max_record_bytes, topics)]
         await worker.send(

@@ -5,7 +5,10 @@ log, so it is never checkpointed: whenever the ledger finds itself somewhere oth
 next offset it expects (a new process, a rebalance, a redelivery), it reads the log again
 from the start up to there with nothing published, and carries on. Reading up to an offset it
 was given, rather than to the end offset the broker reports, is exact even on Tansu, whose
-reported end offsets lag what is readable.
+reported end offsets lag what is readable. What comes after that offset was handled by the
+previous owner too, but not committed: it is handled again, and what it publishes again is
+the same (idempotent downstream), except alerts, whose ids already on the alerts topic are
+not raised a second time.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import faust
 
 from pipeline.alerts.rules import AlertConfig
 from pipeline.core import kafka
+from pipeline.core.topics import Topics
 from pipeline.enrich.facts import decoder
 from pipeline.ledger.ledger import Ledger, LedgerConfig
 from pipeline.stages.worker import Worker, batches
@@ -65,6 +69,7 @@ def install(worker: Worker, config: AlertConfig) -> None:
                     ledger.position = rec.offset + 1
         finally:
             await reader.stop()
+        ledger.windows.remember_alerts(await _published_alerts(worker.sender.bootstrap, topics))
         worker.counters.ledger_replays += 1
         log.info("ledger rebuilt from %d fact batches in %.2fs", upto, time.monotonic() - began)
 
@@ -80,3 +85,21 @@ def install(worker: Worker, config: AlertConfig) -> None:
                 out.extend(ledger.add(decoder.decode(event.message.value or b"")))
                 ledger.position = event.message.offset + 1
             await worker.send(out)
+
+
+async def _published_alerts(bootstrap: str, topics: Topics) -> list[str]:
+    """Ids of every alert on the alerts topic: read until it has nothing more for a second (its
+    end offsets cannot be trusted on Tansu)."""
+    reader = kafka.consumer(bootstrap, topics.alerts, group_id=None, enable_auto_commit=False)
+    await reader.start()
+    ids: list[str] = []
+    try:
+        quiet = 0
+        while quiet < 2:
+            batch = await reader.getmany(timeout_ms=500)
+            records = [r for recs in batch.values() for r in recs]
+            ids.extend((r.key or b"").decode() for r in records)
+            quiet = 0 if records else quiet + 1
+    finally:
+        await reader.stop()
+    return ids

@@ -34,6 +34,11 @@ class Windows:
         self.alerted: dict[str, None] = {}  # ids raised, oldest first
         self.late_dropped = 0
 
+    def remember_alerts(self, ids: list[str]) -> None:
+        """Alerts already published (by an earlier owner of the ledger): never raised again."""
+        for alert_id in ids:
+            self.alerted.setdefault(alert_id, None)
+
     def add(self, ts: float, counted: Counted) -> None:
         start = window_of(ts, self.size)
         if start <= self.closed_until:
