@@ -131,18 +131,28 @@ class MastodonApi:
         self._token = token
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
         self._remaining: int | None = None
         self._reset_at: float | None = None  # on the waiter's clock
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """Shared with the instance's streams (made in the running loop, on first use)."""
+        """For REST calls (made in the running loop, on first use; connections kept alive)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers={"User-Agent": USER_AGENT}, raise_for_status=False
-            )
+            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         return self._session
+
+    @property
+    def stream_session(self) -> aiohttp.ClientSession:
+        """For the instance's streams: a new connection each time, so a connection the server
+        closed is an outage the collector sees, never a request aiohttp quietly retries."""
+        if self._streams is None or self._streams.closed:
+            self._streams = aiohttp.ClientSession(
+                headers={"User-Agent": USER_AGENT},
+                connector=aiohttp.TCPConnector(force_close=True),
+            )
+        return self._streams
 
     def headers(self, accept: str = "application/json") -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token.value}", "Accept": accept}
@@ -154,9 +164,10 @@ class MastodonApi:
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()
+        self._session = self._streams = None
 
     # --- calls -------------------------------------------------------------------------------
 
