@@ -18,7 +18,6 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from agents.base import CollectorStats
 from agents.checkpoint import CheckpointFile, checkpoint_path
 from agents.live import BackfillJob, StreamError
 from agents.mastodon.api import Token
@@ -32,7 +31,7 @@ from schemas.codec import encode
 from schemas.gap import Gap
 from schemas.post import Post
 from tests.fakes.mastodon import FakeMastodon, FakePost, Fediverse, Plan, load_templates
-from tests.test_x_collector import FastClock, HoldClock, near
+from tests.test_x_collector import FastClock, HoldClock, near, run_until
 
 TOKEN = "mastodon-user-token-Zq81xk-3f9a2c"
 T1, T2, T3 = "أين_المعتقلين", "اين_المعتقلين", "WhereAreTheDetainees"
@@ -91,24 +90,6 @@ def collector(
         known=known,
         clock=clock or FastClock(),
     )
-
-
-async def run_until(
-    running: MastodonCollector, done: Callable[[], bool], timeout: float = 30
-) -> CollectorStats:
-    task = asyncio.create_task(running.run())
-    deadline = time.monotonic() + timeout
-    while not done():
-        if task.done():
-            await task
-            pytest.fail("collector returned before the test's condition held")
-        if time.monotonic() > deadline:
-            running.stop()
-            await asyncio.wait_for(task, 10)
-            pytest.fail("condition not reached in time")
-        await asyncio.sleep(0.02)
-    running.stop()
-    return await asyncio.wait_for(task, 10)
 
 
 async def until(done: Callable[[], bool], timeout: float = 20) -> None:

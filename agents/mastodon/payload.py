@@ -168,59 +168,65 @@ def _post(
     created_at = parse_time(status.get("created_at"))
     edited = status.get("edited_at")
     edited_at = None if edited is None else parse_time(edited, "edited_at")
-    author = _author(status.get("account"))
-    references: list[Reference] = []
-    if reblog_of is not None:
-        references.append(Reference(type="retweet", uid=reblog_of.uid))
-        return Post(
-            uid=f"mastodon:{uri}",
-            platform="mastodon",
-            id=uri,
-            url=_str(status.get("url")) or uri,
-            author=author,
-            created_at=created_at,
-            text=reblog_of.text,
-            hashtags=reblog_of.hashtags,
-            mentions=reblog_of.mentions,
-            urls=reblog_of.urls,
-            media=reblog_of.media,
-            references=references,
-            platform_lang=reblog_of.platform_lang,
-            possibly_sensitive=reblog_of.possibly_sensitive,
-            content_warning=reblog_of.content_warning,
-            version=created_at.isoformat(),
-            provenance=provenance.of(raw),
-            raw=msgspec.Raw(raw),
-        )
-    reply = _local_id(status.get("in_reply_to_id"))
-    if reply is not None and uid_of is not None and (target := uid_of(reply)):
-        references.append(Reference(type="reply", uid=target))
-    if (quoted := _quoted(status.get("quote"), uid_of, found)) is not None:
-        references.append(Reference(type="quote", uid=quoted))
-    content = status.get("content")
-    shown = html_to_text(content if isinstance(content, str) else "")
-    language = _str(status.get("language"))
+    shown: dict[str, Any]
+    if reblog_of is not None:  # a reblog shows its original
+        shown = {name: getattr(reblog_of, name) for name in _SHOWN}
+        references = [Reference(type="retweet", uid=reblog_of.uid)]
+    else:
+        shown = _shown(status)
+        references = _references(status, uid_of, found)
     return Post(
         uid=f"mastodon:{uri}",
         platform="mastodon",
         id=uri,
         url=_str(status.get("url")) or uri,
-        author=author,
+        author=_author(status.get("account")),
         created_at=created_at,
-        text=shown.text,
-        hashtags=_hashtags(status.get("tags")),
-        mentions=_mentions(status.get("mentions")),
-        urls=shown.links,
-        media=_media(status.get("media_attachments")),
         references=references,
-        platform_lang=language,
-        possibly_sensitive=status.get("sensitive") is True,
-        content_warning=_str(status.get("spoiler_text")),
         edited_at=edited_at,
         version=(edited_at or created_at).isoformat(),
         provenance=provenance.of(raw),
         raw=msgspec.Raw(raw),
+        **shown,
     )
+
+
+# What a reader is shown: a reblog's are its original's.
+_SHOWN = (
+    "text",
+    "hashtags",
+    "mentions",
+    "urls",
+    "media",
+    "platform_lang",
+    "possibly_sensitive",
+    "content_warning",
+)
+
+
+def _shown(status: Json) -> dict[str, Any]:
+    content = status.get("content")
+    html = html_to_text(content if isinstance(content, str) else "")
+    return {
+        "text": html.text,
+        "hashtags": _hashtags(status.get("tags")),
+        "mentions": _mentions(status.get("mentions")),
+        "urls": html.links,
+        "media": _media(status.get("media_attachments")),
+        "platform_lang": _str(status.get("language")),
+        "possibly_sensitive": status.get("sensitive") is True,
+        "content_warning": _str(status.get("spoiler_text")),
+    }
+
+
+def _references(status: Json, uid_of: UidOf | None, found: Statuses) -> list[Reference]:
+    references = []
+    reply = _local_id(status.get("in_reply_to_id"))
+    if reply is not None and uid_of is not None and (target := uid_of(reply)):
+        references.append(Reference(type="reply", uid=target))
+    if (quoted := _quoted(status.get("quote"), uid_of, found)) is not None:
+        references.append(Reference(type="quote", uid=quoted))
+    return references
 
 
 def _full_acct(acct: Any, url: Any) -> str | None:
