@@ -52,6 +52,10 @@ class ApiError(RuntimeError):
     """A call that retrying will not fix (refused token, no such timeline), or gave up."""
 
 
+class TokenRefused(ApiError):
+    """The instance answered 401 or 403: the token is wrong, expired or lacks the scope."""
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int
@@ -258,7 +262,7 @@ class MastodonApi:
                     )
                     continue
                 if status in (401, 403):
-                    raise ApiError(self.refused(status))
+                    raise TokenRefused(self.refused(status))
                 return Response(status, body, url, self._next(headers))
         raise ApiError(f"{what} at {self.instance} still failing after {self.max_retries} retries")
 

@@ -47,7 +47,7 @@ from agents.live import (
     StreamError,
     http_schedule,
 )
-from agents.mastodon.api import ApiError, MastodonApi, Response, Token
+from agents.mastodon.api import ApiError, MastodonApi, Response, Token, TokenRefused
 from agents.mastodon.known import KnownStatuses
 from agents.mastodon.payload import LOCAL_ID, deletion, statuses
 from agents.mastodon.sse import Comment, Event, Oversized, SseParser
@@ -105,9 +105,9 @@ class Instance:
         if self.streaming is None:
             try:
                 self.streaming = await self.api.streaming_base(interrupt)
+            except TokenRefused as exc:
+                raise StreamError(str(exc)) from None
             except ApiError as exc:
-                if "refused the token" in str(exc):
-                    raise StreamError(str(exc)) from None
                 log.warning("mastodon: %s; streaming from %s itself", exc, self.url)
                 self.streaming = self.url
             if self.streaming != self.url:
