@@ -14,7 +14,9 @@ if the platform can, a search of the past (``backfill``); everything else is her
   post id seen) and the first cursor after it (exact bounds, since ids grow with time), and
   published once more with the number of posts recovered.
 - Each stream's cursor, coverage, open outage and unfilled gaps are checkpointed, so a
-  restarted collector fills what it missed while it was down ("collector not running").
+  restarted collector fills what it missed while it was down ("collector not running"). A
+  checkpoint is written only once the publisher has flushed everything published before it,
+  so it never claims a post the broker does not have, even if the collector is killed.
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ log = logging.getLogger(__name__)
 
 class StreamError(RuntimeError):
     """A stream cannot be used and reconnecting will not help (bad token, no access...)."""
+
+
+def http_schedule(status: int) -> Schedule | None:
+    """The reconnect schedule for an HTTP error, or None when retrying cannot help (a client
+    error other than a timeout or "too early")."""
+    if status in (420, 429):
+        return "http-429"
+    if 400 <= status < 500 and status not in (408, 425):
+        return None
+    return "http"
 
 
 @dataclass(slots=True)
@@ -324,6 +336,8 @@ class LiveCollector(Collector):
         self.connections = 0
         self.links = {s.key: Link(self, s) for s in self.streams}
         self._saved_at = -math.inf
+        self._snapshot: Checkpoint | None = None  # the next checkpoint to write
+        self._writer: asyncio.Future[None] | None = None
 
     @property
     def delays(self) -> list[Delay]:
@@ -388,6 +402,8 @@ class LiveCollector(Collector):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self.save_checkpoint(force=True)
+            if self._writer is not None:
+                await self._writer
 
     async def _follow(self, link: Link) -> None:
         stream = link.stream
@@ -411,12 +427,30 @@ class LiveCollector(Collector):
             )
 
     def save_checkpoint(self, force: bool = False) -> None:
+        """Checkpoint every stream (at most every ``checkpoint_every`` unless ``force``): the
+        state is taken now and written once the publisher has flushed what came before it."""
         if self.checkpoint is None:
             return
         now = self.clock.time()
         if not force and now - self._saved_at < self.config.checkpoint_every:
             return
         self._saved_at = now
-        self.checkpoint.save(
-            Checkpoint(streams={key: link.snapshot() for key, link in self.links.items()})
+        self._snapshot = Checkpoint(
+            streams={key: link.snapshot() for key, link in self.links.items()}
         )
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_checkpoints())
+
+    async def _write_checkpoints(self) -> None:
+        assert self.checkpoint is not None
+        while self._snapshot is not None:
+            snapshot, self._snapshot = self._snapshot, None
+            try:
+                await self.publisher.flush()
+                self.checkpoint.save(snapshot)
+                self.checkpointed()
+            except Exception:  # the next checkpoint tries again; the collector goes on
+                log.exception("%s: checkpoint not written", self.name)
+
+    def checkpointed(self) -> None:
+        """After each checkpoint is written: persist whatever else a restart needs."""

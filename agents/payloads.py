@@ -9,6 +9,7 @@ one of its payloads, so one archive may mix platforms.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from schemas.post import Post, PostDeletion, Provenance
@@ -26,6 +27,19 @@ class MappingError(ValueError):
 
 
 Mapped = Post | PostDeletion | MappingError
+
+
+def parse_time(value: Any, what: str = "created_at") -> datetime:
+    """An ISO 8601 time from a payload, in UTC (naive times are taken as UTC)."""
+    if not isinstance(value, str):
+        raise MappingError(f"{what} missing or not a string: {value!r}"[:200])
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # not ISO 8601, or out of range in UTC
+        raise MappingError(f"{what} is not an ISO 8601 time: {value!r}"[:200]) from exc
 
 
 class ArchiveFormat(Protocol):

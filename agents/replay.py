@@ -16,13 +16,14 @@ from typing import IO, Any, cast
 import orjson
 
 from agents.base import Collector
+from agents.mastodon.archive import MastodonArchive
 from agents.payloads import ArchiveFormat, MappingError, NotAPost
 from agents.publisher import Publisher
 from agents.x.payload import XArchive
 from schemas.post import PostDeletion
 
 # Most specific first: X's shapes are the loosest, so they come last.
-FORMATS: list[ArchiveFormat] = [XArchive()]
+FORMATS: list[ArchiveFormat] = [MastodonArchive(), XArchive()]
 
 
 def open_archive(path: Path) -> IO[bytes]:

@@ -17,10 +17,10 @@ from agents.publisher import KafkaPublisher, Publisher
 from agents.x.rules import RuleError
 from agents.x.search import SearchError, XSearchCollector
 from agents.x.stream import XStreamCollector, XStreamConfig
-from pipeline.core.campaign import CampaignError, load_campaign
+from pipeline.core.campaign import CampaignError, instance_url, load_campaign
 from pipeline.core.durations import parse_duration, parse_when
 from pipeline.core.progress import Progress
-from pipeline.core.settings import Settings, load_settings
+from pipeline.core.settings import Settings, load_settings, token_from_environment
 from pipeline.core.signals import run_until_signal
 from pipeline.core.topics import Topics, create_topics
 
@@ -211,3 +211,95 @@ def x_command(
             p, campaign, secret, config=stream_config, checkpoint=checkpoint
         ),
     )
+
+
+@collect.command("mastodon")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Campaign config (TOML) whose hashtags are followed [HASHWATCH_CONFIG].",
+)
+@click.option(
+    "--instance",
+    "instances",
+    multiple=True,
+    metavar="URL",
+    help="Also follow this instance (besides [mastodon] instances in the config); repeatable.",
+)
+@click.option(
+    "--backfill",
+    metavar="DURATION",
+    help="Also fill this much history at start through the tag timeline: 30m, 12h, 2d.",
+)
+@click.pass_context
+def mastodon_command(
+    ctx: click.Context, config: Path | None, instances: tuple[str, ...], backfill: str | None
+) -> None:
+    """Follow the campaign's hashtags on Mastodon instances; fill outages through the timeline.
+
+    One hashtag stream per instance and tag (spellings Mastodon treats as one tag share a
+    stream); the streaming host is read from the instance. Outages are published as gaps (the
+    worker stores them) and backfilled through the tag timeline; a restart catches up from its
+    checkpoint under the data directory.
+
+    The access token is read from the environment only: MASTODON_TOKEN (or the variable
+    [mastodon] token_env names), or for an instance the variable [mastodon.tokens] names. It
+    needs the read:statuses scope. The stream leaves out posts in languages outside the
+    account's chosen languages and from accounts it blocks or mutes: use an account without
+    them.
+    """
+    from agents.mastodon.api import ApiError, Token
+    from agents.mastodon.stream import MastodonCollector, MastodonConfig
+
+    settings = load_settings(config=config)
+    ctx.obj = settings
+    if settings.config is None:
+        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
+    try:
+        campaign = load_campaign(settings.config)
+        extra = [instance_url(u) for u in instances]
+    except CampaignError as exc:
+        if instances and "instance" in str(exc) and settings.config.is_file():
+            raise click.BadParameter(str(exc), param_hint="--instance") from None
+        raise click.ClickException(str(exc)) from None
+    urls = list(dict.fromkeys([*campaign.mastodon.instances, *extra]))
+    if not urls:
+        raise click.UsageError(
+            "no Mastodon instance to follow: list them in [mastodon] instances or pass --instance"
+        )
+    tokens: dict[str, Token] = {}
+    for url in urls:
+        variable = campaign.mastodon.tokens.get(url, campaign.mastodon.token_env)
+        secret = (
+            settings.mastodon_token
+            if variable == "MASTODON_TOKEN"
+            else token_from_environment(variable)
+        )
+        value = secret.get_secret_value().strip() if secret is not None else ""
+        if not value:
+            raise click.UsageError(
+                f"{variable} is not set: export an access token for {url} (a user token with "
+                "the read:statuses scope) in the environment"
+            )
+        tokens[url] = Token(value, variable)
+    try:
+        history = parse_duration(backfill) if backfill else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--backfill") from None
+    checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name, "mastodon"))
+    known = checkpoint.path.with_suffix(".statuses.sqlite")
+    try:
+        run_collector(
+            settings,
+            lambda p: MastodonCollector(
+                p,
+                campaign,
+                tokens,
+                instances=extra,
+                config=MastodonConfig(backfill=history),
+                checkpoint=checkpoint,
+                known=known,
+            ),
+        )
+    except (StreamError, ApiError, CheckpointError) as exc:
+        raise click.ClickException(str(exc)) from None

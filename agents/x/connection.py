@@ -27,7 +27,7 @@ import requests
 import tweepy
 import urllib3
 
-from agents.live import Ended, Link
+from agents.live import Ended, Link, http_schedule
 from pipeline.core.backoff import Schedule
 
 _FATAL_HTTP = {
@@ -38,15 +38,6 @@ _FATAL_HTTP = {
     404: "X has no filtered stream at this URL (HTTP 404): check X_API_BASE_URL",
     409: "X refused the stream (HTTP 409 Conflict)",
 }
-
-
-def http_schedule(status: int) -> Schedule | None:
-    """The reconnect schedule for an HTTP error, or None when retrying cannot help."""
-    if status in (420, 429):
-        return "http-429"
-    if status in _FATAL_HTTP or (400 <= status < 500 and status not in (408, 425)):
-        return None
-    return "http"
 
 
 # Kinds of disconnect X names in its operational-disconnect problem objects. TooManyConnections

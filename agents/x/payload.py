@@ -16,12 +16,11 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from agents.payloads import Mapped, MappingError, NotAPost
+from agents.payloads import Mapped, MappingError, NotAPost, parse_time
 from pipeline.core.hashtags import normalize_hashtag
 from schemas.post import (
     Author,
@@ -107,18 +106,6 @@ def _refs(tweet: Json) -> list[Json]:
 def is_tweet(obj: Any) -> bool:
     """Tweets have ``id`` and ``text``; users, lists and counts never both."""
     return isinstance(obj, dict) and "id" in obj and "text" in obj and "username" not in obj
-
-
-def parse_time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise MappingError(f"created_at missing or not a string: {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise MappingError(f"created_at is not ISO 8601: {value!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _full_text(tweet: Json) -> str:

@@ -182,11 +182,19 @@ def _table(value: Any, name: str, known: tuple[str, ...], fail: Any) -> dict[str
     return value
 
 
-def _instance_url(url: str, fail: Any) -> str:
+def instance_url(url: str) -> str:
+    """A Mastodon instance as a base URL (``https://host``, no path, no trailing slash)."""
     url = url.strip().rstrip("/")
     if not url.startswith(("https://", "http://")) or "/" in url.split("://", 1)[1]:
-        raise fail(f"[mastodon] instance {url!r} must be a base URL like https://mastodon.social")
+        raise CampaignError(f"instance {url!r} must be a base URL like https://mastodon.social")
     return url
+
+
+def _instance_url(url: str, fail: Any) -> str:
+    try:
+        return instance_url(url)
+    except CampaignError as exc:
+        raise fail(f"[mastodon] {exc}") from None
 
 
 def _mastodon_settings(value: Any, fail: Any) -> MastodonSettings:

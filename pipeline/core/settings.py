@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -121,6 +122,13 @@ class Settings(BaseSettings):
         if not self.broker:
             raise RuntimeError("no broker configured (HASHWATCH_BROKER is unset)")
         return self.broker.removeprefix("kafka://")
+
+
+def token_from_environment(variable: str) -> SecretStr | None:
+    """A secret from the environment variable a campaign config names (``[mastodon.tokens]``):
+    the variable's name is configuration, its value never is."""
+    value = os.environ.get(variable, "").strip()
+    return SecretStr(value) if value else None
 
 
 def load_settings(**overrides: object) -> Settings:

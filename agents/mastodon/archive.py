@@ -1,0 +1,75 @@
+"""Mastodon payloads in archives (``hashwatch run`` / ``collect replay``), detected per line.
+
+Three shapes: an API page (a JSON array of Statuses on one line, as a timeline returns it),
+one Status per line, and streaming events in the streaming API's JSON form
+(``{"stream": [...], "event": "update", "payload": "<Status as a string>"}``). Each post's
+``raw`` is the exact bytes of its own Status: an array is read element by element without
+re-encoding, an event's payload is the string the server sent.
+
+A ``delete`` event names the status by its id on the server that sent it, which an archive
+does not say, so the deleted post's uid cannot be known: such lines are counted as skipped
+(``mastodon-delete-unresolved``), never guessed. Reply references are resolved within the
+live collector only (by the statuses seen on that instance); from an archive a reply keeps its
+``in_reply_to_id`` in ``raw``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from agents.mastodon.payload import is_status, statuses
+from agents.payloads import Mapped, MappingError, NotAPost
+from schemas.post import Provenance
+
+STATUS_EVENTS = frozenset({"update", "status.update"})
+
+
+def is_event(obj: Any) -> bool:
+    """The streaming API's JSON form of an event (WebSocket messages)."""
+    return isinstance(obj, dict) and isinstance(obj.get("event"), str) and "stream" in obj
+
+
+class MastodonArchive:
+    platform = "mastodon"
+    invalid = "not-a-valid-mastodon-status"
+
+    def accepts(self, obj: Any) -> bool:
+        if isinstance(obj, list):
+            return bool(obj) and is_status(obj[0])
+        return is_status(obj) or is_event(obj)
+
+    def read(self, obj: Any, line: bytes, provenance: Provenance) -> Iterator[Mapped]:
+        if isinstance(obj, list):
+            try:
+                elements = msgspec.json.decode(line, type=list[msgspec.Raw])
+            except msgspec.DecodeError as exc:  # the caller parsed it, so this is unexpected
+                yield MappingError(f"API page is not a JSON array: {exc}")
+                return
+            for element in elements:
+                yield from _posts(bytes(element), provenance)
+            return
+        if is_event(obj):
+            event = obj["event"]
+            if event == "delete":
+                raise NotAPost("mastodon-delete-unresolved")
+            if event not in STATUS_EVENTS:
+                raise NotAPost(f"mastodon-event-{event}"[:60])
+            payload = obj.get("payload")
+            if not isinstance(payload, str):
+                yield MappingError(f"{event} event without a Status payload")
+                return
+            yield from _posts(payload.encode("utf-8", "surrogatepass"), provenance)
+            return
+        yield from _posts(line, provenance)
+
+
+def _posts(raw: bytes, provenance: Provenance) -> Iterator[Mapped]:
+    try:
+        yield from statuses(raw, provenance).posts
+    except NotAPost as exc:
+        yield MappingError(f"not a Status ({exc})")
+    except MappingError as exc:
+        yield exc
