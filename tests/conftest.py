@@ -12,6 +12,9 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, settings
 
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.settings import Settings
+
 # Property-based tests of every parser: a sample in `make test`, 10,000 inputs each in
 # `make fuzz` (HYPOTHESIS_PROFILE=fuzz). Deadlines are off: a slow machine is not a failure.
 settings.register_profile("default", max_examples=200, deadline=None)
@@ -19,9 +22,6 @@ settings.register_profile(
     "fuzz", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-
-from pipeline.core.broker import EmbeddedBroker
-from pipeline.core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 _prefixes = itertools.count()
