@@ -211,3 +211,80 @@ def x_command(
             p, campaign, secret, config=stream_config, checkpoint=checkpoint
         ),
     )
+
+
+@collect.command("bluesky")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Campaign config (TOML) whose hashtags are followed [HASHWATCH_CONFIG].",
+)
+@click.option(
+    "--backfill",
+    metavar="DURATION",
+    help="Also fill this much history at start: 30m, 12h, 2d. Jetstream replays about 36 h; "
+    "older posts come from searchPosts (needs the BLUESKY_API_URL account).",
+)
+@click.pass_context
+def bluesky_command(ctx: click.Context, config: Path | None, backfill: str | None) -> None:
+    """Follow the campaign's hashtags on Bluesky through Jetstream.
+
+    Jetstream is BLUESKY_JETSTREAM_URL, else the campaign's [bluesky] jetstream, else a public
+    host. Posts carrying a campaign hashtag (in the text or in the tags array) are published,
+    and their reposts, edits and deletions. Outages are gaps (the worker stores them), filled
+    by Jetstream's replay from the checkpointed cursor under the data directory; what is older
+    than its replay window (about 36 h) is searched through app.bsky.feed.searchPosts when
+    BLUESKY_API_URL, BLUESKY_HANDLE and BLUESKY_APP_PASSWORD (an app password, read from the
+    environment only) are set.
+    """
+    from agents.bluesky.collector import BlueskyCollector
+    from agents.bluesky.jetstream import DEFAULT_JETSTREAM, BlueskyConfig
+    from agents.bluesky.search import Credentials
+
+    settings = load_settings(config=config)
+    ctx.obj = settings
+    if settings.config is None:
+        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
+    try:
+        campaign = load_campaign(settings.config)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not campaign.hashtags:
+        raise click.UsageError(f"{settings.config}: the Bluesky collector follows `hashtags`; none")
+    try:
+        history = parse_duration(backfill) if backfill else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--backfill") from None
+    password = settings.bluesky_app_password
+    given = {
+        "BLUESKY_API_URL": settings.bluesky_api_url,
+        "BLUESKY_HANDLE": settings.bluesky_handle,
+        "BLUESKY_APP_PASSWORD": password.get_secret_value() if password else None,
+    }
+    credentials = None
+    if all(given.values()):
+        credentials = Credentials(
+            api_url=str(given["BLUESKY_API_URL"]),
+            handle=str(given["BLUESKY_HANDLE"]),
+            password=str(given["BLUESKY_APP_PASSWORD"]),
+        )
+    elif any(given.values()):
+        missing = ", ".join(name for name, value in given.items() if not value)
+        raise click.UsageError(f"searchPosts backfill needs all three settings; {missing} unset")
+    else:
+        log.warning(
+            "bluesky: no BLUESKY_API_URL account: outages longer than Jetstream's replay window "
+            "(about 36 h) will be recorded as gaps, not backfilled"
+        )
+    jetstream = settings.bluesky_jetstream_url or campaign.bluesky.jetstream or DEFAULT_JETSTREAM
+    stream_config = BlueskyConfig(jetstream_url=jetstream, backfill=history)
+    checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name, "bluesky"))
+    try:
+        run_collector(
+            settings,
+            lambda p: BlueskyCollector(
+                p, campaign, config=stream_config, credentials=credentials, checkpoint=checkpoint
+            ),
+        )
+    except (StreamError, CheckpointError) as exc:
+        raise click.ClickException(str(exc)) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,14 @@ from hypothesis import strategies as st
 
 from agents.bluesky.archive import BlueskyArchive
 from agents.bluesky.aturi import AtUri
+from agents.bluesky.collector import BlueskyCollector
 from agents.bluesky.events import parse_event, post_of
+from agents.bluesky.jetstream import BlueskyConfig, Replay
 from agents.bluesky.record import to_post
 from agents.payloads import MappingError, NotAPost
 from agents.replay import ReplayCollector
 from agents.testing import ListPublisher
+from pipeline.core.campaign import parse_campaign
 from pipeline.core.hashtags import normalize_hashtag
 from schemas.codec import decode, encode
 from schemas.post import Author, Post, PostDeletion
@@ -459,6 +463,41 @@ def damaged(draw: st.DrawFn) -> bytes:
             + raw[at:]
         )
     return raw
+
+
+def collector() -> tuple[BlueskyCollector, ListPublisher]:
+    publisher = ListPublisher()
+    campaign = parse_campaign({"name": "detainees", "hashtags": TAGS})
+    return BlueskyCollector(publisher, campaign, config=BlueskyConfig()), publisher
+
+
+@pytest.mark.fuzz
+@given(raw=damaged())
+async def test_damaged_events_become_posts_dead_letters_or_skips(raw: bytes) -> None:
+    """The live path and the archive path: never an exception, every message accounted for,
+    every published record valid Post v1 / PostDeletion v1."""
+    live, publisher = collector()
+    link = live.links["jetstream"]
+    await live.stream.handle_message(raw, link, Replay(None, 0))
+    stats = live.stats
+    published = len(publisher.posts) + len(publisher.deletions)
+    assert published + stats.dead_lettered + sum(stats.skipped.values()) == stats.read == 1
+    for letter in publisher.dead_letters:
+        assert letter.original == raw and letter.reason
+    for record in [*publisher.posts, *publisher.deletions]:
+        assert decode(encode(record), type(record)) == record
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "capture.jsonl"
+        path.write_bytes(raw + b"\n")
+        archive = ListPublisher()
+        replay = ReplayCollector(archive, [path])
+        await replay.run()
+    results = len(archive.posts) + len(archive.deletions) + replay.stats.dead_lettered
+    assert replay.stats.read == (1 if raw.strip() else 0)  # blank lines are not read
+    assert results + sum(replay.stats.skipped.values()) == replay.stats.read
+    for record in [*archive.posts, *archive.deletions]:
+        assert decode(encode(record), type(record)) == record
 
 
 @pytest.mark.fuzz
