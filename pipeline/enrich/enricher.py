@@ -256,6 +256,7 @@ class Enricher:
     def _publish(self, enriched: EnrichedPost) -> OutRecord:
         self.emitted.append(enriched)
         self.counters.by_language[enriched.language.code] += 1
+        self.counters.by_platform[enriched.post.platform] += 1
         self.counters.by_lang_backend[enriched.language.backend] += 1
         for item in enriched.post.media:
             self.counters.by_media_type[item.type] += 1
