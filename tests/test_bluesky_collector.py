@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sqlite3
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -22,9 +27,13 @@ from agents.bluesky.jetstream import BlueskyConfig, subscribe_url
 from agents.bluesky.search import Credentials
 from agents.checkpoint import CheckpointFile, checkpoint_path
 from agents.live import StreamError
+from agents.publisher import KafkaPublisher
 from agents.testing import ListPublisher
 from pipeline.collect import bluesky_command
 from pipeline.core.campaign import parse_campaign
+from pipeline.core.settings import Settings
+from pipeline.runner import wait_drained
+from pipeline.session import session
 from schemas.codec import encode
 from tests.conftest import REPO, shared_data
 from tests.fakes.bluesky_api import FakeBlueskyApi
@@ -332,9 +341,26 @@ async def test_a_restart_resumes_from_the_checkpoint_without_loss_or_doubles(
             publisher, CAMPAIGN, config=config(fake), checkpoint=checkpoint, clock=FastClock()
         )
 
+    def durable_past(post: FakePost, seconds: float) -> bool:
+        saved = checkpoint.load().stream("jetstream") if checkpoint.path.exists() else None
+        cursor = saved.cursor if saved is not None else None
+        return cursor is not None and int(cursor) > post.time_us + seconds * 1e6
+
     first = ListPublisher()
     fake.plans.append(Plan(posts=6))
-    await run_until(collector(first), lambda: len(first.posts) == 6)
+    last: list[FakePost] = []
+
+    def then_one_more() -> bool:
+        """Six posts, then the cursor well past them (the restart will not replay them, so it
+        knows them for their repost and deletion from what it remembered, not from Jetstream),
+        then a seventh, stopped as soon as it is durable (the restart replays it)."""
+        if not last:
+            if len(first.posts) == 6 and durable_past(list(fake.posts.values())[-1], 0.5):
+                last.append(fake.post())
+            return False
+        return len(first.posts) == 7 and durable_past(last[0], 0)
+
+    await run_until(collector(first), then_one_more)
     saved = checkpoint.load().stream("jetstream")
     assert saved.cursor is not None and saved.covered_until is not None and saved.state["recent"]
 
@@ -359,9 +385,10 @@ async def test_a_restart_resumes_from_the_checkpoint_without_loss_or_doubles(
     # each version exactly once across both runs; the replay's overlap was recognised
     both = [p for p in first.posts + second.posts if not p.reference("retweet")]
     assert Counter((p.id, p.version) for p in both) == expected_versions(fake)
-    assert stats.skipped["already-published"] > 0
+    assert stats.skipped["already-published"] == 1  # the seventh, replayed, recognised
     assert fake.conns[1].cursor == int(saved.cursor) - 200_000  # rewound 0.2 s
     # the posts seen in the first run are remembered: their repost and deletion are collected
+    assert checkpoint.path.with_name("bluesky-detainees.seen.jsonl").stat().st_size > 0
     [repost] = [p for p in second.posts if p.reference("retweet")]
     assert repost.reference("retweet") == f"bluesky:{old[1].uri}" and repost.text
     assert [d.uid for d in second.deletions] == [f"bluesky:{old[2].uri}"]
@@ -485,3 +512,175 @@ def test_cli_help_and_errors_never_show_the_password(
     assert no_tags.exit_code == 2 and "follows `hashtags`" in no_tags.output
     for result in (help_text, no_config, partial, no_broker, bad, no_tags):
         assert PASSWORD not in result.output
+
+
+# --- through the real pipeline: a killed collector, every fault, the store -------------------
+
+
+def store_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def wait_for_checkpoint(
+    path: Path, sent: FakePost, process: Any, timeout: float = 60
+) -> None:
+    """Until the collector's checkpoint holds a cursor past ``sent`` (what it has flushed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            pytest.fail(f"the collector exited ({process.returncode})")
+        if path.exists():
+            saved = CheckpointFile(path).load().stream("jetstream")
+            if saved.cursor is not None and int(saved.cursor) >= sent.time_us:
+                return
+        await asyncio.sleep(0.05)
+    pytest.fail("the collector never checkpointed")
+
+
+@pytest.mark.slow
+async def test_through_the_pipeline_a_killed_collector_loses_nothing(
+    settings: Settings,
+    fake: FakeJetstream,
+    api: FakeBlueskyApi,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    campaign_file = tmp_path / "campaign.toml"
+    campaign_file.write_text('name = "detainees"\nhashtags = ' + orjson.dumps(TAGS).decode())
+    env = {
+        **os.environ,
+        "HASHWATCH_BROKER": str(settings.broker),
+        "HASHWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "HASHWATCH_DATA_DIR": str(settings.data_dir),
+        "BLUESKY_JETSTREAM_URL": fake.url,
+        "BLUESKY_API_URL": api.base_url,
+        "BLUESKY_HANDLE": HANDLE,
+        "BLUESKY_APP_PASSWORD": PASSWORD,
+    }
+    path = checkpoint_path(settings.data_dir, "detainees", "bluesky")
+    db = settings.data_dir / "hashwatch.db"
+    async with session(settings) as s:
+        # run 1: `hashwatch collect bluesky` in its own process, killed with SIGKILL mid-stream
+        fake.plans.append(Plan(posts=6))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pipeline.cli", "--log-level", "info", "collect", "bluesky",
+            "--config", str(campaign_file),
+            env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        while len(fake.posts) < 6:
+            await asyncio.sleep(0.05)
+        await wait_for_checkpoint(path, list(fake.posts.values())[5], process)
+        for _ in range(2):  # read, maybe published, not yet checkpointed when it dies
+            fake.post()
+        while len(fake.conns[0].sent) < 8:
+            await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        out, err = await process.communicate()
+        assert process.returncode == -signal.SIGKILL
+
+        # while nobody listens: new posts, an edit, a repost, a deletion
+        for _ in range(3):
+            fake.post(offline=True)
+        first, second, third = list(fake.posts.values())[:3]
+        fake.update(first, "تعديل أثناء الانقطاع")
+        fake.repost(second.uri)
+        fake.delete(third.uri)
+
+        # run 2: restarted from the checkpoint, through Kafka, with every fault
+        fake.plans.extend(
+            [
+                Plan(posts=3, then="cut", offline=2),
+                Plan("http", status=503, offline=1),
+                Plan(posts=2, then="stall", offline=1),
+                Plan(posts=2, delay=0.8, before=2, expire=True),  # the stall outlasts the window
+            ]
+        )
+        api.faults.extend([("429", 1), ("expire", 0)])
+        publisher = KafkaPublisher(s.bootstrap, s.topics)
+        await publisher.start()
+        collector = BlueskyCollector(
+            publisher,
+            CAMPAIGN,
+            config=config(fake),
+            credentials=credentials(api),
+            checkpoint=CheckpointFile(path),
+            clock=FastClock(),
+        )
+        gaps: list[Any] = []
+        live: list[str] = []
+
+        def everything_stored() -> bool:
+            gaps[:] = store_rows(db, 'SELECT start, "end", reason, recovered FROM gaps')
+            if len(gaps) < 3 or any(g[1] is None for g in gaps) or collector.backfills_pending():
+                return False
+            if not live:  # all three outages over and filled: changes while it watches
+                fourth = list(fake.posts.values())[3]
+                fake.update(fourth, "تعديل مباشر")
+                live.append(fake.repost(fourth.uri))
+                fake.delete(list(fake.posts)[4])
+            stored = {r[0] for r in store_rows(db, "SELECT uid FROM posts")}
+            deleted = store_rows(db, "SELECT count(*) FROM deletions")[0][0]
+            versions = store_rows(db, "SELECT count(*) FROM post_versions")[0][0]
+            wanted = {f"bluesky:{u}" for u in fake.posts} | {f"bluesky:{u}" for u in fake.reposts}
+            return wanted <= stored and deleted == 2 and versions == 2
+
+        try:
+            await run_until(collector, everything_stored, timeout=60)
+        finally:
+            await publisher.stop()
+        await wait_drained(s.worker, collector.stats.posts, records=publisher.sent, final=False)
+        run = f"SELECT outcome FROM collections WHERE id = '{collector.collection_id}'"
+        for _ in range(200):  # the run's last record, sent as it stopped
+            if store_rows(db, run) == [("stopped",)]:
+                break
+            await asyncio.sleep(0.05)
+        counters = s.worker.counters
+
+    # every post the network made is stored once (stream, replay and search together)
+    uids = [r[0] for r in store_rows(db, "SELECT uid FROM posts")]
+    reposts = {f"bluesky:{u}" for u in fake.reposts}
+    assert sorted(uids) == sorted({f"bluesky:{u}" for u in fake.posts} | reposts)
+    assert len(fake.posts) == 8 + 3 + 3 + 2 + 1 + 2 + 1 + 2 + 2
+    assert counters.by_platform["bluesky"] == len(uids) == counters.unique
+    assert collector.stats.skipped["already-published"] > 0  # the restart's replay overlapped
+    # the bytes: each row's payload is an event line as Jetstream sent it, or a search view
+    for uid, raw, source in store_rows(db, "SELECT uid, raw, source FROM posts"):
+        data = raw.encode()
+        if "searchPosts" in source:
+            assert orjson.loads(data)["uri"] == uid.removeprefix("bluesky:")
+        else:
+            assert data in fake.lines[uid.removeprefix("bluesky:")]
+    # reposts of seen posts point at them; edits are versions; deletions mark the row
+    assert dict(store_rows(db, "SELECT uid, repost_of FROM posts WHERE repost_of IS NOT NULL")) == {
+        f"bluesky:{r}": f"bluesky:{subject}" for r, subject in fake.reposts.items()
+    }
+    fourth = list(fake.posts.values())[3]
+    versions = store_rows(db, "SELECT uid, version FROM post_versions ORDER BY uid")
+    assert sorted(versions) == sorted(
+        [(f"bluesky:{first.uri}", first.versions[1]), (f"bluesky:{fourth.uri}", fourth.versions[1])]
+    )
+    deleted = store_rows(db, "SELECT uid FROM posts WHERE deleted_at IS NOT NULL")
+    assert sorted(deleted) == sorted(
+        [(f"bluesky:{third.uri}",), (f"bluesky:{list(fake.posts)[4]}",)]
+    )
+    # three gaps: the time it was dead, a cut (then a 503), a stall that outlasted the window
+    by_reason = {reason: recovered for _, _, reason, recovered in gaps}
+    assert set(by_reason) == {"collector not running", "connection lost; HTTP 503", "stalled"}
+    # made while it was dead: 3 posts, an edit, a repost; and what it had read unflushed
+    assert 5 <= by_reason["collector not running"] <= 5 + 2
+    assert by_reason["connection lost; HTTP 503"] == 2 + 1  # replayed
+    assert by_reason["stalled"] == 1 + 2  # searched: Jetstream no longer had them
+    # both runs are on record: the killed one never said it stopped
+    runs = store_rows(db, "SELECT collector, stopped_at, outcome, parameters FROM collections")
+    assert sorted((r[0], r[1] is None, r[2]) for r in runs) == [
+        ("bluesky", False, "stopped"),
+        ("bluesky", True, None),
+    ]
+    # the app password shows nowhere: the store, the checkpoint, either run's output and logs
+    secret = PASSWORD.encode()
+    for file in settings.data_dir.rglob("*"):
+        if file.is_file():
+            assert secret not in file.read_bytes(), file
+    assert secret not in out + err and PASSWORD not in caplog.text
+    assert b"Traceback" not in err

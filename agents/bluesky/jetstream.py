@@ -134,7 +134,7 @@ class JetstreamStream(LiveStream):
         self.tags = {normalize_hashtag(t) for t in campaign.hashtags}
         self.spellings = list(campaign.hashtags)
         self.credentials = credentials
-        self.seen = seen or SeenPosts(limit=config.seen_limit)
+        self.seen = seen if seen is not None else SeenPosts(limit=config.seen_limit)
         self.recent = Recent(keep_us=_us(2 * config.rewind + config.replay_tolerance))
         self.unseen_reposts = 0  # reposts of posts never seen: counted, not fetched
         self._pending: list[tuple[str, int]] = []  # published, not yet flushed
