@@ -78,7 +78,8 @@ def collect() -> None:
 )
 @click.pass_context
 def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | None) -> None:
-    """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
+    """Replay archives, plain or gzip: twarc2 JSONL (stream lines, search pages, flattened),
+    Bluesky Jetstream captures and API responses; the format is detected per line."""
     from agents.replay import ReplayCollector
 
     run_collector(_settings(ctx), lambda p: ReplayCollector(p, files, speed=speed))

@@ -31,6 +31,7 @@ COMMANDS = [
     ["export"],
     ["status"],
     ["collect", "x"],
+    ["collect", "bluesky"],
 ]
 
 
