@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -17,7 +17,7 @@ from agents.publisher import KafkaPublisher, Publisher
 from agents.x.rules import RuleError
 from agents.x.search import SearchError, XSearchCollector
 from agents.x.stream import XStreamCollector, XStreamConfig
-from pipeline.core.campaign import CampaignError, load_campaign
+from pipeline.core.campaign import Campaign, CampaignError, load_campaign
 from pipeline.core.durations import parse_duration, parse_when
 from pipeline.core.progress import Progress
 from pipeline.core.settings import Settings, load_settings
@@ -31,6 +31,24 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
     settings = load_settings(**overrides)
     ctx.obj = settings
     return settings
+
+
+def campaign_of(settings: Settings) -> Campaign:
+    """The campaign a live collector follows (``--config`` / HASHWATCH_CONFIG), or exit."""
+    if settings.config is None:
+        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
+    try:
+        return load_campaign(settings.config)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def history(backfill: str | None) -> timedelta | None:
+    """``--backfill DURATION`` as a duration, or exit saying what is wrong with it."""
+    try:
+        return parse_duration(backfill) if backfill else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--backfill") from None
 
 
 def run_collector(settings: Settings, make: Callable[[Publisher], Collector]) -> None:
@@ -194,17 +212,8 @@ def x_command(
 
     if since or until:
         raise click.UsageError("--since and --until go with --search")
-    if settings.config is None:
-        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
-    try:
-        campaign = load_campaign(settings.config)
-    except CampaignError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        history = parse_duration(backfill) if backfill else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--backfill") from None
-    stream_config = XStreamConfig(base_url=base_url, backfill=history)
+    campaign = campaign_of(settings)
+    stream_config = XStreamConfig(base_url=base_url, backfill=history(backfill))
     checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name))
     run_x_collector(
         settings,
@@ -244,18 +253,10 @@ def bluesky_command(ctx: click.Context, config: Path | None, backfill: str | Non
 
     settings = load_settings(config=config)
     ctx.obj = settings
-    if settings.config is None:
-        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
-    try:
-        campaign = load_campaign(settings.config)
-    except CampaignError as exc:
-        raise click.ClickException(str(exc)) from None
+    campaign = campaign_of(settings)
     if not campaign.hashtags:
         raise click.UsageError(f"{settings.config}: the Bluesky collector follows `hashtags`; none")
-    try:
-        history = parse_duration(backfill) if backfill else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--backfill") from None
+    since = history(backfill)
     password = settings.bluesky_app_password
     given = {
         "BLUESKY_API_URL": settings.bluesky_api_url,
@@ -278,7 +279,7 @@ def bluesky_command(ctx: click.Context, config: Path | None, backfill: str | Non
             "(about 36 h) will be recorded as gaps, not backfilled"
         )
     jetstream = settings.bluesky_jetstream_url or campaign.bluesky.jetstream or DEFAULT_JETSTREAM
-    stream_config = BlueskyConfig(jetstream_url=jetstream, backfill=history)
+    stream_config = BlueskyConfig(jetstream_url=jetstream, backfill=since)
     checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name, "bluesky"))
     try:
         run_collector(

@@ -21,14 +21,13 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from agents.base import CollectorStats
 from agents.bluesky.collector import BlueskyCollector
 from agents.bluesky.jetstream import BlueskyConfig, subscribe_url
 from agents.bluesky.search import Credentials
 from agents.checkpoint import CheckpointFile, checkpoint_path
 from agents.live import StreamError
 from agents.publisher import KafkaPublisher
-from agents.testing import ListPublisher
+from agents.testing import FastClock, ListPublisher
 from pipeline.collect import bluesky_command
 from pipeline.core.campaign import parse_campaign
 from pipeline.core.settings import Settings
@@ -38,6 +37,7 @@ from schemas.codec import encode
 from tests.conftest import REPO, shared_data
 from tests.fakes.bluesky_api import FakeBlueskyApi
 from tests.fakes.jetstream import FakeJetstream, FakePost, Plan, load_records
+from tests.live import run_until
 
 HANDLE = "watcher.bsky.social"
 PASSWORD = "kq3v-7mzt-p2xw-9hdr"  # an app password's shape
@@ -45,20 +45,6 @@ TAGS = ["أين_المعتقلين", "اين_المعتقلين", "WhereAreTheDe
 CAMPAIGN = parse_campaign({"name": "detainees", "hashtags": TAGS})
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
-
-
-class FastClock:
-    """Real wall time; sleeps are recorded and return at once."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -95,24 +81,6 @@ def config(fake: FakeJetstream, **overrides: Any) -> BlueskyConfig:
 
 def credentials(api: FakeBlueskyApi, password: str = PASSWORD) -> Credentials:
     return Credentials(api_url=api.base_url, handle=HANDLE, password=password)
-
-
-async def run_until(
-    collector: BlueskyCollector, done: Callable[[], bool], timeout: float = 30
-) -> CollectorStats:
-    task = asyncio.create_task(collector.run())
-    deadline = time.monotonic() + timeout
-    while not done():
-        if task.done():
-            await task
-            pytest.fail("collector returned before the test's condition held")
-        if time.monotonic() > deadline:
-            collector.stop()
-            await asyncio.wait_for(task, 10)
-            pytest.fail("condition not reached in time")
-        await asyncio.sleep(0.02)
-    collector.stop()
-    return await asyncio.wait_for(task, 10)
 
 
 def versions(publisher: ListPublisher) -> Counter[tuple[str, str | None]]:

@@ -10,9 +10,9 @@ SDK: the SDK can be pointed at any host and is async, but it parses every respon
 models, while hashwatch keeps each post's exact bytes and must read records the models reject;
 and its session and retry handling would sit beside the collector's own.
 
-Rate limits: each response's ``ratelimit-remaining`` / ``ratelimit-reset`` (Unix seconds) are
-kept; with nothing remaining the next request waits for the reset, and a 429 waits for the
-reset it names (60 s without one) and is retried. 5xx answers back off exponentially from
+Rate limits (pipeline/core/ratelimit.py): with ``ratelimit-remaining`` at 0 the next request
+waits for ``ratelimit-reset``, and a 429 waits for the reset it names (60 s without one) and
+is retried. 5xx answers back off exponentially from
 5 s, network errors linearly from 250 ms, ``max_retries`` times. searchPosts stops around
 10,000 results per query: when a query comes that close, the window is searched again below
 the oldest post found, until the window is exhausted.
@@ -34,6 +34,7 @@ import orjson
 from agents.bluesky.views import sort_at
 from agents.live import StreamError
 from pipeline.core.backoff import ExponentialBackoff, LinearBackoff, Waiter
+from pipeline.core.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,7 @@ class BlueskySearch:
         self.logins = 0
         self._access: str | None = None
         self._refresh: str | None = None
-        self._remaining: int | None = None
-        self._reset: float | None = None
+        self.limit = RateLimit(waiter, "ratelimit-remaining", "ratelimit-reset", "searchPosts")
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()  # one request at a time: the rate limit is shared
 
@@ -169,7 +169,7 @@ class BlueskySearch:
             for _ in range(self.max_retries + 1):
                 if interrupt.is_set():
                     return None
-                await self._respect_rate_limit(interrupt)
+                await self.limit.respect(interrupt)
                 if self._access is None and not await self._login(interrupt):
                     return None
                 headers = {"Authorization": f"Bearer {self._access}"}
@@ -189,7 +189,7 @@ class BlueskySearch:
                     return body
                 error, message = _error(body)
                 if status == 429:
-                    await self._wait_for_reset(f"{method} answered 429", interrupt)
+                    await self.limit.wait_for_reset(f"{method} answered 429", interrupt)
                     continue
                 if error == "ExpiredToken":
                     await self._renew(interrupt)
@@ -233,7 +233,7 @@ class BlueskySearch:
                 return True
             error, _ = _error(answer)
             if status == 429:
-                await self._wait_for_reset("createSession answered 429", interrupt)
+                await self.limit.wait_for_reset("createSession answered 429", interrupt)
                 continue
             if status in (400, 401):
                 raise SearchError(
@@ -282,31 +282,5 @@ class BlueskySearch:
         url = f"{self.base_url}/xrpc/{method}"
         async with self._session.request(verb, url, **kwargs) as response:
             body = await response.read()
-            self._note(response.headers)
+            self.limit.note(response.headers)
             return response.status, body
-
-    # --- rate limits ---------------------------------------------------------------------
-
-    def _note(self, headers: Any) -> None:
-        try:
-            remaining = headers.get("ratelimit-remaining")
-            reset = headers.get("ratelimit-reset")
-            self._remaining = int(remaining) if remaining is not None else None
-            self._reset = float(reset) if reset is not None else None
-        except ValueError:
-            self._remaining = self._reset = None
-
-    async def _respect_rate_limit(self, interrupt: asyncio.Event) -> None:
-        if self._remaining == 0 and self._reset is not None:
-            delay = self._reset - self.waiter.clock.time() + 1  # reset is whole seconds
-            if delay > 0:
-                await self.waiter.wait(
-                    delay, "rate-limit-reset", "searchPosts rate limit used up", interrupt
-                )
-            self._remaining = None
-
-    async def _wait_for_reset(self, reason: str, interrupt: asyncio.Event) -> None:
-        reset = self._reset
-        delay = 60.0 if reset is None else reset - self.waiter.clock.time() + 1
-        await self.waiter.wait(delay, "rate-limit-reset", reason, interrupt)
-        self._remaining = None
