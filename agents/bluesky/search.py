@@ -162,93 +162,73 @@ class BlueskySearch:
     async def _get(
         self, method: str, params: dict[str, Any], interrupt: asyncio.Event
     ) -> bytes | None:
-        network = LinearBackoff(0.25, 16.0)
-        server = ExponentialBackoff(5.0, 320.0)
-        refused = 0
+        """A query with the session's token; None if a stop interrupted it."""
         async with self._lock:
-            for _ in range(self.max_retries + 1):
-                if interrupt.is_set():
-                    return None
-                await self.limit.respect(interrupt)
+            for _ in range(3):  # the token, a renewed one, a new session: then it must work
                 if self._access is None and not await self._login(interrupt):
                     return None
                 headers = {"Authorization": f"Bearer {self._access}"}
-                try:
-                    status, body = await self._request(
-                        "GET", method, params=params, headers=headers
-                    )
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    await self.waiter.wait(
-                        network.next(),
-                        "network",
-                        f"{method} network error: {type(exc).__name__}",
-                        interrupt,
-                    )
-                    continue
+                answer = await self._call("GET", method, interrupt, params=params, headers=headers)
+                if answer is None:
+                    return None
+                status, body = answer
                 if status == 200:
                     return body
                 error, message = _error(body)
-                if status == 429:
-                    await self.limit.wait_for_reset(f"{method} answered 429", interrupt)
-                    continue
                 if error == "ExpiredToken":
-                    await self._renew(interrupt)
-                    continue
-                if status == 401:  # the token was refused: log in again, once
-                    refused += 1
-                    if refused > 1:
-                        raise SearchError(f"{method} refused the session (HTTP 401 {error})")
+                    await self._renew()
+                elif status == 401:  # the token was refused: log in again
                     self._access = None
-                    continue
-                if status >= 500:
-                    await self.waiter.wait(
-                        server.next(), "http", f"{method} answered HTTP {status}", interrupt
-                    )
-                    continue
-                raise SearchError(f"{method} answered HTTP {status} {error}: {message}".strip())
-        raise SearchError(f"{method} still failing after {self.max_retries} retries")
+                else:
+                    raise SearchError(f"{method} answered HTTP {status} {error}: {message}".strip())
+        raise SearchError(f"{method} kept refusing the session (HTTP 401)")
 
     async def _login(self, interrupt: asyncio.Event) -> bool:
         """createSession; False if a stop interrupted it."""
         body = {"identifier": self.credentials.handle, "password": self.credentials.password}
+        answer = await self._call("POST", "com.atproto.server.createSession", interrupt, json=body)
+        if answer is None:
+            return False
+        status, tokens = answer
+        if status == 200:
+            self.logins += 1
+            self._take_tokens(tokens)
+            return True
+        error, _ = _error(tokens)
+        if status in (400, 401):
+            raise SearchError(
+                f"Bluesky refused the login (HTTP {status} {error}): check BLUESKY_HANDLE "
+                "and BLUESKY_APP_PASSWORD"
+            )
+        raise SearchError(f"createSession answered HTTP {status} {error}".strip())
+
+    async def _call(
+        self, verb: str, method: str, interrupt: asyncio.Event, **kwargs: Any
+    ) -> tuple[int, bytes] | None:
+        """One XRPC call, retried through network errors, 429 and 5xx answers; its status and
+        body otherwise, or None if a stop interrupted it."""
         network = LinearBackoff(0.25, 16.0)
+        server = ExponentialBackoff(5.0, 320.0)
         for _ in range(self.max_retries + 1):
             if interrupt.is_set():
-                return False
+                return None
+            await self.limit.respect(interrupt)
             try:
-                status, answer = await self._request(
-                    "POST", "com.atproto.server.createSession", json=body
-                )
+                status, body = await self._request(verb, method, **kwargs)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                await self.waiter.wait(
-                    network.next(),
-                    "network",
-                    f"createSession network error: {type(exc).__name__}",
-                    interrupt,
-                )
+                reason = f"{method} network error: {type(exc).__name__}"
+                await self.waiter.wait(network.next(), "network", reason, interrupt)
                 continue
-            if status == 200:
-                self.logins += 1
-                self._take_tokens(answer)
-                return True
-            error, _ = _error(answer)
             if status == 429:
-                await self.limit.wait_for_reset("createSession answered 429", interrupt)
-                continue
-            if status in (400, 401):
-                raise SearchError(
-                    f"Bluesky refused the login (HTTP {status} {error}): check BLUESKY_HANDLE "
-                    "and BLUESKY_APP_PASSWORD"
-                )
-            if status >= 500:
-                await self.waiter.wait(
-                    network.next(), "http", f"createSession answered HTTP {status}", interrupt
-                )
-                continue
-            raise SearchError(f"createSession answered HTTP {status} {error}".strip())
-        raise SearchError(f"createSession still failing after {self.max_retries} retries")
+                await self.limit.wait_for_reset(f"{method} answered 429", interrupt)
+            elif status >= 500:
+                reason = f"{method} answered HTTP {status}"
+                await self.waiter.wait(server.next(), "http", reason, interrupt)
+            else:
+                return status, body
+        raise SearchError(f"{method} still failing after {self.max_retries} retries")
 
-    async def _renew(self, interrupt: asyncio.Event) -> None:
+    async def _renew(self) -> None:
         """refreshSession after an ExpiredToken; a new session when that fails too."""
         self._access = None
         if self._refresh is None:
