@@ -297,6 +297,7 @@ class JetstreamStream(LiveStream):
         if newest is not None:
             self.recent.prune(newest)
             link.advance(str(newest))
+            self.owner.save_checkpoint()  # at most every checkpoint_every seconds
 
     # --- one event ---------------------------------------------------------------------
 
