@@ -4,8 +4,10 @@ For each stream (X's filtered stream; one Mastodon instance and tag; Jetstream):
 the newest position read (a post id, Jetstream's ``time_us``), ``covered_until`` the last
 moment the stream was known to be delivering (a post or a keep-alive), ``outage`` why it was
 down if it was when the collector stopped, and ``pending`` the gaps recorded but not yet
-backfilled. A restarted collector treats the time from ``covered_until`` to its first
-connection as a gap and backfills it from ``cursor`` on.
+backfilled, and ``state`` whatever the stream itself keeps across restarts (Jetstream: the
+records it published in the last seconds, so a replay does not publish them again). A
+restarted collector treats the time from ``covered_until`` to its first connection as a gap
+and backfills it from ``cursor`` on.
 
 The file is replaced atomically (write a temporary file, then rename), so a crash leaves
 either the old checkpoint or the new one, never half of one.
@@ -17,6 +19,7 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -38,6 +41,7 @@ class StreamCheckpoint(msgspec.Struct, kw_only=True):
     covered_until: datetime | None = None
     outage: str | None = None  # why the stream was down, if it was when the collector stopped
     pending: list[PendingGap] = []
+    state: dict[str, Any] = {}  # the stream's own (``LiveStream.state``)
 
 
 class Checkpoint(msgspec.Struct, kw_only=True):

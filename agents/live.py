@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 
@@ -121,6 +122,13 @@ class LiveStream(abc.ABC):
         if a stop interrupted it. Streams whose platform cannot search the past return 0."""
         return 0
 
+    def state(self) -> dict[str, Any]:
+        """What this stream keeps in the checkpoint besides its cursor (JSON-able)."""
+        return {}
+
+    def restore_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - most keep none
+        """The ``state`` a previous run checkpointed."""
+
     def newer(self, a: str, b: str) -> bool:
         """Whether cursor ``a`` is past ``b``; numeric ids by default."""
         try:
@@ -184,6 +192,12 @@ class Link:
         self.bracketing.append(job)
         self.enqueue(job)
 
+    def advance(self, cursor: str) -> None:
+        """Move the cursor to ``cursor`` if it is newer, and nothing else: for a stream whose
+        cursor becomes durable later than it is read (Jetstream's, once flushed)."""
+        if self.cursor is None or self.stream.newer(cursor, self.cursor):
+            self.cursor = cursor
+
     def alive(self) -> None:
         if self.current is not None:
             self.current.last_activity = self.clock.time()
@@ -191,8 +205,7 @@ class Link:
 
     def seen(self, cursor: str) -> None:
         """A post was read at ``cursor``: it bounds any gap waiting for its end."""
-        if self.cursor is None or self.stream.newer(cursor, self.cursor):
-            self.cursor = cursor
+        self.advance(cursor)
         for job in self.bracketing:
             job.until = cursor
             job.bracket.set()
@@ -281,6 +294,7 @@ class Link:
 
     def restore(self, saved: StreamCheckpoint) -> None:
         self.cursor = saved.cursor
+        self.stream.restore_state(saved.state)
         for pending in saved.pending:
             self.enqueue(BackfillJob(gap=pending.gap, since=pending.since, until=pending.until))
         if saved.covered_until is not None:
@@ -307,6 +321,7 @@ class Link:
                 for j in self.pending
                 if j.gap is not None and j.gap.end is not None
             ],
+            state=self.stream.state(),
         )
 
 

@@ -28,6 +28,25 @@ class MappingError(ValueError):
 
 Mapped = Post | PostDeletion | MappingError
 
+# Far deeper than any platform's payload; well within what msgspec, which decodes records
+# recursively on Python's stack everywhere downstream, can read back.
+MAX_DEPTH = 64
+
+
+def too_deep(obj: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether parsed JSON nests deeper than ``limit``: such a payload is dead-lettered
+    rather than published, so no stage downstream recurses into a RecursionError."""
+    level: list[tuple[Any, int]] = [(obj, 1)]
+    while level:
+        value, depth = level.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            level.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            level.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
+
 
 def parse_time(value: Any, what: str = "created_at") -> datetime:
     """An ISO 8601 time from a payload, in UTC (naive times are taken as UTC)."""

@@ -16,6 +16,7 @@ from typing import IO, Any, cast
 import orjson
 
 from agents.base import Collector
+from agents.bluesky.archive import BlueskyArchive
 from agents.mastodon.archive import MastodonArchive
 from agents.payloads import ArchiveFormat, MappingError, NotAPost
 from agents.publisher import Publisher
@@ -23,7 +24,7 @@ from agents.x.payload import XArchive
 from schemas.post import PostDeletion
 
 # Most specific first: X's shapes are the loosest, so they come last.
-FORMATS: list[ArchiveFormat] = [MastodonArchive(), XArchive()]
+FORMATS: list[ArchiveFormat] = [BlueskyArchive(), MastodonArchive(), XArchive()]
 
 
 def open_archive(path: Path) -> IO[bytes]:
@@ -35,11 +36,40 @@ def open_archive(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+# A file this small whose first line is not JSON may be one pretty-printed JSON document (an
+# API response saved as is); bigger ones are read as JSON lines, bad lines dead-lettered.
+WHOLE_DOCUMENT_LIMIT = 64 * 1024 * 1024
+
+
 def archive_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Each non-blank line, numbered; a pretty-printed JSON document as one line."""
+    whole = _one_document(path)
+    if whole is not None:
+        yield 1, whole
+        return
     with open_archive(path) as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
                 yield number, line.rstrip(b"\r\n")
+
+
+def _one_document(path: Path) -> bytes | None:
+    with open_archive(path) as fh:
+        first = next((line for line in fh if line.strip()), b"")
+        try:
+            orjson.loads(first)
+            return None  # JSON lines
+        except orjson.JSONDecodeError:
+            pass
+        rest = fh.read(WHOLE_DOCUMENT_LIMIT + 1)
+    document = first + rest
+    if len(document) > WHOLE_DOCUMENT_LIMIT:
+        return None
+    try:
+        orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return None
+    return document.strip()
 
 
 class ReplayCollector(Collector):

@@ -1,7 +1,9 @@
-"""Test doubles many tests need: a publisher that keeps what it is given."""
+"""Test doubles many tests need: a publisher that keeps what it is given, a fast clock."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 
 from schemas.collection import Collection
@@ -40,3 +42,18 @@ class ListPublisher:
     def latest_gaps(self) -> dict[str, Gap]:
         """Each gap as last published (a gap is re-published when it closes and is filled)."""
         return {g.id: g for g in self.gaps}
+
+
+class FastClock:
+    """Real wall time, but sleeps return at once and are recorded: tests of reconnect and
+    rate-limit schedules run fast and assert the exact delays."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(0)

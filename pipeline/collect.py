@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -17,7 +17,7 @@ from agents.publisher import KafkaPublisher, Publisher
 from agents.x.rules import RuleError
 from agents.x.search import SearchError, XSearchCollector
 from agents.x.stream import XStreamCollector, XStreamConfig
-from pipeline.core.campaign import CampaignError, instance_url, load_campaign
+from pipeline.core.campaign import Campaign, CampaignError, instance_url, load_campaign
 from pipeline.core.durations import parse_duration, parse_when
 from pipeline.core.progress import Progress
 from pipeline.core.settings import Settings, load_settings, token_from_environment
@@ -31,6 +31,24 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
     settings = load_settings(**overrides)
     ctx.obj = settings
     return settings
+
+
+def campaign_of(settings: Settings) -> Campaign:
+    """The campaign a live collector follows (``--config`` / HASHWATCH_CONFIG), or exit."""
+    if settings.config is None:
+        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
+    try:
+        return load_campaign(settings.config)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def history(backfill: str | None) -> timedelta | None:
+    """``--backfill DURATION`` as a duration, or exit saying what is wrong with it."""
+    try:
+        return parse_duration(backfill) if backfill else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--backfill") from None
 
 
 def run_collector(settings: Settings, make: Callable[[Publisher], Collector]) -> None:
@@ -78,7 +96,9 @@ def collect() -> None:
 )
 @click.pass_context
 def collect_replay(ctx: click.Context, files: tuple[Path, ...], speed: float | None) -> None:
-    """Replay twarc2 JSONL archives (stream lines, search pages, flattened; plain or gzip)."""
+    """Replay archives, plain or gzip: twarc2 JSONL (stream lines, search pages, flattened),
+    Mastodon statuses and API pages, Bluesky Jetstream captures and API responses; the format is
+    detected per line."""
     from agents.replay import ReplayCollector
 
     run_collector(_settings(ctx), lambda p: ReplayCollector(p, files, speed=speed))
@@ -193,17 +213,8 @@ def x_command(
 
     if since or until:
         raise click.UsageError("--since and --until go with --search")
-    if settings.config is None:
-        raise click.UsageError("no campaign config: pass --config or set HASHWATCH_CONFIG")
-    try:
-        campaign = load_campaign(settings.config)
-    except CampaignError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        history = parse_duration(backfill) if backfill else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--backfill") from None
-    stream_config = XStreamConfig(base_url=base_url, backfill=history)
+    campaign = campaign_of(settings)
+    stream_config = XStreamConfig(base_url=base_url, backfill=history(backfill))
     checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name))
     run_x_collector(
         settings,
@@ -211,6 +222,75 @@ def x_command(
             p, campaign, secret, config=stream_config, checkpoint=checkpoint
         ),
     )
+
+
+@collect.command("bluesky")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Campaign config (TOML) whose hashtags are followed [HASHWATCH_CONFIG].",
+)
+@click.option(
+    "--backfill",
+    metavar="DURATION",
+    help="Also fill this much history at start: 30m, 12h, 2d. Jetstream replays about 36 h; "
+    "older posts come from searchPosts (needs the BLUESKY_API_URL account).",
+)
+@click.pass_context
+def bluesky_command(ctx: click.Context, config: Path | None, backfill: str | None) -> None:
+    """Follow the campaign's hashtags on Bluesky through Jetstream.
+
+    Jetstream is BLUESKY_JETSTREAM_URL, else the campaign's [bluesky] jetstream, else a public
+    host. Posts carrying a campaign hashtag (in the text or in the tags array) are published,
+    and their reposts, edits and deletions. Outages are gaps (the worker stores them), filled
+    by Jetstream's replay from the checkpointed cursor under the data directory; what is older
+    than its replay window (about 36 h) is searched through app.bsky.feed.searchPosts when
+    BLUESKY_API_URL, BLUESKY_HANDLE and BLUESKY_APP_PASSWORD (an app password, read from the
+    environment only) are set.
+    """
+    from agents.bluesky.collector import BlueskyCollector
+    from agents.bluesky.jetstream import DEFAULT_JETSTREAM, BlueskyConfig
+    from agents.bluesky.search import Credentials
+
+    settings = load_settings(config=config)
+    ctx.obj = settings
+    campaign = campaign_of(settings)
+    if not campaign.hashtags:
+        raise click.UsageError(f"{settings.config}: the Bluesky collector follows `hashtags`; none")
+    since = history(backfill)
+    password = settings.bluesky_app_password
+    given = {
+        "BLUESKY_API_URL": settings.bluesky_api_url,
+        "BLUESKY_HANDLE": settings.bluesky_handle,
+        "BLUESKY_APP_PASSWORD": password.get_secret_value() if password else None,
+    }
+    credentials = None
+    if all(given.values()):
+        credentials = Credentials(
+            api_url=str(given["BLUESKY_API_URL"]),
+            handle=str(given["BLUESKY_HANDLE"]),
+            password=str(given["BLUESKY_APP_PASSWORD"]),
+        )
+    elif any(given.values()):
+        missing = ", ".join(name for name, value in given.items() if not value)
+        raise click.UsageError(f"searchPosts backfill needs all three settings; {missing} unset")
+    else:
+        log.warning(
+            "bluesky: no BLUESKY_API_URL account: outages longer than Jetstream's replay window "
+            "(about 36 h) will be recorded as gaps, not backfilled"
+        )
+    jetstream = settings.bluesky_jetstream_url or campaign.bluesky.jetstream or DEFAULT_JETSTREAM
+    stream_config = BlueskyConfig(jetstream_url=jetstream, backfill=since)
+    checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name, "bluesky"))
+    try:
+        run_collector(
+            settings,
+            lambda p: BlueskyCollector(
+                p, campaign, config=stream_config, credentials=credentials, checkpoint=checkpoint
+            ),
+        )
+    except (StreamError, CheckpointError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @collect.command("mastodon")
@@ -282,10 +362,7 @@ def mastodon_command(
                 "the read:statuses scope) in the environment"
             )
         tokens[url] = Token(value, variable)
-    try:
-        history = parse_duration(backfill) if backfill else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--backfill") from None
+    since = history(backfill)
     checkpoint = CheckpointFile(checkpoint_path(settings.data_dir, campaign.name, "mastodon"))
     known = checkpoint.path.with_suffix(".statuses.sqlite")
     try:
@@ -296,7 +373,7 @@ def mastodon_command(
                 campaign,
                 tokens,
                 instances=extra,
-                config=MastodonConfig(backfill=history),
+                config=MastodonConfig(backfill=since),
                 checkpoint=checkpoint,
                 known=known,
             ),

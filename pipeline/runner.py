@@ -34,6 +34,7 @@ class Summary(msgspec.Struct, kw_only=True):
     dead_letter_reasons: dict[str, int]
     skipped: dict[str, int]  # valid lines that hold no post (users, lists, counts, errors)
     by_language: dict[str, int]
+    by_platform: dict[str, int]  # unique posts per platform
     by_media_type: dict[str, int]
     stored: int
     metrics_windows: int
@@ -146,6 +147,7 @@ async def run_archive(
         dead_letter_reasons=dict(stats.dead_letters + c.dead_lettered),
         skipped=dict(stats.skipped),
         by_language=dict(c.by_language.most_common()),
+        by_platform=dict(c.by_platform.most_common()),
         by_media_type=dict(c.by_media_type.most_common()),
         stored=c.stored,
         metrics_windows=c.metrics_sent,
@@ -169,6 +171,7 @@ def render(summary: Summary) -> str:
             f"dead-letter {summary.dead_lettered:,} ({top(summary.dead_letter_reasons)})",
             f"skipped     {sum(summary.skipped.values()):,} lines with no post "
             f"({top(summary.skipped)})",
+            f"platforms   {top(summary.by_platform)}",
             f"languages   {top(summary.by_language)}",
             f"media       {top(summary.by_media_type)}",
             f"windows     {summary.metrics_windows:,} metrics windows, {summary.alerts:,} alerts",

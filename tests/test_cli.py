@@ -32,6 +32,7 @@ COMMANDS = [
     ["status"],
     ["verify"],
     ["collect", "x"],
+    ["collect", "bluesky"],
 ]
 
 

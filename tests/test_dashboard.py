@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -154,7 +155,8 @@ async def campaign(
 ) -> AsyncIterator[Campaign]:
     await broker.wait_ready()
     settings = make_settings(broker, tmp_path_factory.mktemp("dash") / "data")
-    summary = await run_archive(settings, sorted(x_data.glob("*.json*")))
+    bluesky = sorted((x_data.parent / "bluesky").glob("*.json*"))
+    summary = await run_archive(settings, sorted(x_data.glob("*.json*")) + bluesky)
     assert summary.unique > 100
     store = open_store(settings.store_url())
     await store.open()
@@ -232,8 +234,11 @@ async def test_snapshot_matches_the_store(campaign: Campaign) -> None:
     assert {c["id"]: c["size"] for c in snap["clusters"]} == {
         c["id"]: clusters[c["id"]] for c in snap["clusters"]
     }
-    # the feed: the latest posts, each one in the store with the same text and language
-    assert len(snap["posts"]) == min(posts, state_module.FEED_SIZE)
+    # the feed: the latest posts, and each platform's latest, each one in the store with the
+    # same text and language
+    feed_platforms = Counter(p["platform"] for p in snap["posts"])
+    for name, n in await rows("SELECT platform, count(*) FROM posts GROUP BY 1"):
+        assert feed_platforms[name] == min(n, state_module.FEED_SIZE)
     stored_posts = {
         uid: (text, lang) for uid, text, lang in await rows("SELECT uid, text, lang FROM posts")
     }
@@ -242,6 +247,26 @@ async def test_snapshot_matches_the_store(campaign: Campaign) -> None:
         assert p["lang"] == lang
         assert p["text"] == text or (p["text"].endswith("…") and text.startswith(p["text"][:-1]))
     assert snap["consumer"]["connected"] is True
+    # each platform's counts are the store's for that platform
+    by_platform = dict(await rows("SELECT platform, count(*) FROM posts GROUP BY 1"))
+    assert set(by_platform) == {"x", "bluesky"}
+    assert {name: p["totals"]["posts"] for name, p in snap["platforms"].items()} == by_platform
+    for name, p in snap["platforms"].items():
+        [(reposts, authors)] = await rows(
+            "SELECT count(repost_of), count(DISTINCT author_id) FROM posts "
+            f"WHERE platform = '{name}'"
+        )
+        assert (p["totals"]["reposts"], p["totals"]["authors"]) == (reposts, authors)
+        assert p["languages"] == dict(
+            await rows(f"SELECT lang, count(*) FROM posts WHERE platform = '{name}' GROUP BY 1")
+        )
+        assert p["media_types"] == dict(
+            await rows(
+                "SELECT m.type, count(*) FROM media m JOIN posts p USING (uid) "
+                f"WHERE p.platform = '{name}' GROUP BY 1"
+            )
+        )
+        assert sum(o + r for _, o, r in p["per_minute"]) == by_platform[name]
 
 
 async def test_sse_streams_updates_with_raw_text(campaign: Campaign) -> None:
@@ -445,3 +470,44 @@ def test_state_stays_bounded_and_counts_each_post_once() -> None:
         "reposts": 1,
         "author": "user1",
     }
+
+
+def test_each_platform_has_its_counts_its_minutes_and_its_latest_posts() -> None:
+    state = DashboardState()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    photo = Media(key="p1", type="photo")
+    x = [enriched(f"x:{i}", f"x post {i}", created_at=start, media=[photo]) for i in range(100)]
+    sky = [
+        enriched("bluesky:at://did:plc:a/app.bsky.feed.post/1", "وين المعتقلين", lang="ar",
+                 created_at=start + timedelta(minutes=1), tags=("وين_المعتقلين",)),
+        enriched("bluesky:at://did:plc:b/app.bsky.feed.repost/2", "وين المعتقلين", lang="ar",
+                 created_at=start + timedelta(minutes=2),
+                 repost_of="bluesky:at://did:plc:a/app.bsky.feed.post/1", amplification=1),
+    ]  # fmt: skip
+    state.add_posts(sky[:1] + x + sky[1:])
+    snap = state.snapshot()
+    assert sorted(snap["platforms"]) == ["bluesky", "x"]
+    bluesky, xs = snap["platforms"]["bluesky"], snap["platforms"]["x"]
+    assert (bluesky["totals"]["posts"], bluesky["totals"]["reposts"]) == (2, 1)
+    assert (xs["totals"]["posts"], xs["totals"]["posts_with_media"]) == (100, 100)
+    assert bluesky["languages"] == {"ar": 2} and xs["languages"] == {"en": 100}
+    assert bluesky["media_types"] == {} and xs["media_types"] == {"photo": 100}
+    assert [h["normalized"] for h in bluesky["hashtags"]] == ["وين_المعتقلين"]
+    minute = int(start.timestamp())
+    assert bluesky["per_minute"] == [[minute + 60, 1, 0], [minute + 120, 0, 1]]
+    assert xs["per_minute"] == [[minute, 100, 0]]
+    assert snap["totals"]["posts"] == 102  # all platforms together
+    # a quiet platform keeps its latest posts in the feed even when another one is busy
+    feed = [p["uid"] for p in snap["posts"]]
+    assert set(feed) == {sky[0].post.uid, sky[1].post.uid} | {f"x:{i}" for i in range(40, 100)}
+    assert [p["seq"] for p in snap["posts"]] == sorted(
+        (p["seq"] for p in snap["posts"]), reverse=True
+    )
+    # updates carry each platform's counts and only its changed minutes
+    state.take_update()
+    state.add_posts([enriched("mastodon:https://m.example/1", "toot", created_at=start)])
+    update = state.take_update()
+    assert update is not None
+    assert update["platforms"]["mastodon"]["per_minute"] == [[minute, 1, 0]]
+    assert update["platforms"]["x"]["per_minute"] == []
+    assert update["platforms"]["x"]["totals"]["posts"] == 100

@@ -189,6 +189,45 @@ async def test_dashboard_page_in_chromium(
             assert await legend(page, "media-types") == stored["media"]
             assert await number(page, "#total-media") == stored["with_media"]
 
+            # each platform's count, and the platform filter: counts, charts and feed follow it
+            platforms = await s.store.query("SELECT platform, count(*) FROM posts GROUP BY 1")
+            by_platform = dict(platforms)
+            assert set(by_platform) == {"x", "mastodon", "bluesky"}  # the demo's three
+            shown = await page.locator("#platforms button").evaluate_all(
+                "els => els.map(e => [e.dataset.platform, e.querySelector('.n').textContent])"
+            )
+            assert {k: int(re.sub(r"[^\d]", "", n)) for k, n in shown} == {
+                "all": stored["posts"],
+                **by_platform,
+            }
+            await page.click("#platforms button[data-platform=bluesky]")
+            await page.wait_for_function(
+                "n => document.getElementById('total-posts').textContent.replace(/\\D/g, '') == n",
+                arg=str(by_platform["bluesky"]),
+                timeout=5_000,
+            )
+            bluesky = await store_numbers(s.store, "bluesky")
+            assert await number(page, "#total-reposts") == bluesky["reposts"]
+            assert await number(page, "#total-authors") == bluesky["authors"]
+            assert await legend(page, "languages") == bluesky["languages"]
+            assert await legend(page, "media-types") == bluesky["media"]
+            pressed = page.locator("#platforms button[aria-pressed=true]")
+            assert await pressed.get_attribute("data-platform") == "bluesky"
+            uids = await page.locator("#feed li.post").evaluate_all(
+                "els => els.map(e => e.dataset.uid)"
+            )
+            assert uids and all(u.startswith("bluesky:") for u in uids)
+            await page.click("#platforms button[data-platform=all]")
+            await page.wait_for_function(
+                "n => document.getElementById('total-posts').textContent.replace(/\\D/g, '') == n",
+                arg=str(stored["posts"]),
+                timeout=5_000,
+            )
+            uids = await page.locator("#feed li.post").evaluate_all(
+                "els => els.map(e => e.dataset.uid)"
+            )
+            assert {u.split(":", 1)[0] for u in uids} > {"x"}  # the feed mixes platforms again
+
             # hostile text is shown as text, and nothing ran
             feed = page.locator("#feed")
             xss = feed.locator("li.post[data-uid='x:990000000000000003'] .text")
@@ -264,16 +303,21 @@ async def publish_alert(settings: Settings, topic: str, at: datetime) -> None:
         await producer.stop()
 
 
-async def store_numbers(store: Any) -> dict[str, Any]:
+async def store_numbers(store: Any, platform: str | None = None) -> dict[str, Any]:
+    """What the store says, for all posts or one platform's."""
+    where = f"WHERE p.platform = '{platform}'" if platform else ""
     [(posts, reposts, authors)] = await store.query(
-        "SELECT count(*), count(repost_of), count(DISTINCT author_id) FROM posts"
+        f"SELECT count(*), count(repost_of), count(DISTINCT author_id) FROM posts p {where}"
     )
-    [(with_media,)] = await store.query("SELECT count(DISTINCT uid) FROM media")
+    media = f"FROM media m JOIN posts p USING (uid) {where}"
+    [(with_media,)] = await store.query(f"SELECT count(DISTINCT uid) {media}")
     return {
         "posts": posts,
         "reposts": reposts,
         "authors": authors,
         "with_media": with_media,
-        "languages": dict(await store.query("SELECT lang, count(*) FROM posts GROUP BY lang")),
-        "media": dict(await store.query("SELECT type, count(*) FROM media GROUP BY type")),
+        "languages": dict(
+            await store.query(f"SELECT lang, count(*) FROM posts p {where} GROUP BY 1")
+        ),
+        "media": dict(await store.query(f"SELECT m.type, count(*) {media} GROUP BY 1")),
     }

@@ -105,6 +105,7 @@ async def test_every_recorded_file_goes_through_run_with_the_right_counts(
     assert stored_media == {k: v for k, v in exp.media.items() if v}
     assert summary.by_media_type == dict(Counter(t for m in exp.media.values() for t in m.values()))
     assert sum(summary.by_language.values()) == summary.unique
+    assert summary.by_platform == {"x": summary.unique}
     # the run itself is on record: which collector, its parameters, when, and how it ended
     [(collector, params, stopped, outcome)] = rows(
         db, "SELECT collector, parameters, stopped_at, outcome FROM collections"
@@ -151,6 +152,8 @@ def test_cli_run_json_on_the_embedded_broker(tmp_path: Path, x_data: Path) -> No
             f"sqlite:///{store}",
             str(x_data / "kpop.jsonl"),
             str(x_data / "streaming_output_with_error.jsonl"),
+            str(x_data.parent / "bluesky" / "jetstream-v1-golden-sample.jsonl"),
+            str(x_data.parent / "bluesky" / "indigo-automod-atprotocom-post-records.jsonl"),
         ],
         capture_output=True,
         text=True,
@@ -160,5 +163,11 @@ def test_cli_run_json_on_the_embedded_broker(tmp_path: Path, x_data: Path) -> No
     )
     assert proc.returncode == 0, proc.stderr
     summary = orjson.loads(proc.stdout)
-    assert summary["unique"] == 107 and summary["dead_lettered"] == 1
-    assert rows(store, "SELECT count(*) FROM posts") == [(107,)]
+    # X's 107 and Bluesky's 22 (20 records, a post and a repost from the Jetstream sample)
+    assert summary["unique"] == 107 + 22 and summary["dead_lettered"] == 1
+    assert summary["by_platform"] == {"x": 107, "bluesky": 22}
+    assert rows(store, "SELECT platform, count(*) FROM posts GROUP BY 1 ORDER BY 1") == [
+        ("bluesky", 22),
+        ("x", 107),
+    ]
+    assert summary["skipped"]["like"] == 1  # what holds no post is counted by kind

@@ -181,6 +181,7 @@ async def test_metrics_endpoint_reads_the_counters_at_scrape_time() -> None:
     counters = StageCounters(raw_consumed=7, originals=5, reposts=2, stored=6, duplicates=1)
     counters.dead_lettered.update({"schema": 2, "invalid-json": 1})
     counters.by_language.update({"ar": 4, "en": 3})
+    counters.by_platform.update({"bluesky": 5, "x": 2})
     healthy = asyncio.Event()
     latency = LatencyHistogram()
     for seconds in (0.003, 0.04, 0.04, 2.0):
@@ -203,6 +204,7 @@ async def test_metrics_endpoint_reads_the_counters_at_scrape_time() -> None:
     assert first[("hashwatch_dead_lettered_total", (("reason", "schema"),))] == 2
     assert first[("hashwatch_posts_total", (("kind", "repost"),))] == 2
     assert first[("hashwatch_posts_by_language_total", (("lang", "ar"),))] == 4
+    assert first[("hashwatch_posts_by_platform_total", (("platform", "bluesky"),))] == 5
     assert (
         first[("hashwatch_store_outage", ())] == 1 and second[("hashwatch_store_outage", ())] == 0
     )

@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +15,6 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from agents.base import CollectorStats
 from agents.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -24,7 +23,7 @@ from agents.checkpoint import (
     checkpoint_path,
 )
 from agents.live import StreamError
-from agents.testing import ListPublisher
+from agents.testing import FastClock, ListPublisher
 from agents.x.connection import classify_stream_error, http_schedule
 from agents.x.rules import (
     Rule,
@@ -60,6 +59,7 @@ from tests.fakes.x_api import (
     load_templates,
     page_item_bytes,
 )
+from tests.live import run_until
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAHw%2Ftest%2Bbearer%3DtokenZq81xk"
 FIXTURE = Path(__file__).parent / "fixtures" / "campaign.toml"
@@ -75,20 +75,6 @@ CAMPAIGN = parse_campaign(
     }
 )
 PREFIX = owner_prefix("detainees")
-
-
-class FastClock:
-    """Real wall time; sleeps are recorded and return at once."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -113,24 +99,6 @@ def config(server: FakeX, **overrides: object) -> XStreamConfig:
     }
     values.update(overrides)
     return XStreamConfig(**values)  # type: ignore[arg-type]
-
-
-async def run_until(
-    collector: XStreamCollector | XSearchCollector, done: Callable[[], bool], timeout: float = 20
-) -> CollectorStats:
-    task = asyncio.create_task(collector.run())
-    deadline = time.monotonic() + timeout
-    while not done():
-        if task.done():
-            await task
-            pytest.fail("collector returned before the test's condition held")
-        if time.monotonic() > deadline:
-            collector.stop()
-            await asyncio.wait_for(task, 10)
-            pytest.fail("condition not reached in time")
-        await asyncio.sleep(0.02)
-    collector.stop()
-    return await asyncio.wait_for(task, 10)
 
 
 def uids(publisher: ListPublisher) -> set[str]:

@@ -27,6 +27,7 @@ from agents.x.http import point_session, protect, request_fields
 from agents.x.payload import posts_from_object
 from agents.x.rules import Rule
 from pipeline.core.backoff import Clock, ExponentialBackoff, LinearBackoff, SystemClock, Waiter
+from pipeline.core.ratelimit import RateLimit
 from schemas.post import MatchingRule
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,9 @@ class XSearch:
         self.waiter = waiter
         self.page_size = max(10, min(page_size, 100))  # X accepts 10..100 per page
         self.max_retries = max_retries
-        self._remaining: int | None = None
-        self._reset: float | None = None
+        self.limit = RateLimit(
+            waiter, "x-rate-limit-remaining", "x-rate-limit-reset", "recent search"
+        )
         self._lock = asyncio.Lock()  # one request at a time: the rate limit is shared
 
     async def pages(
@@ -133,19 +135,14 @@ class XSearch:
             for _ in range(self.max_retries + 1):
                 if interrupt is not None and interrupt.is_set():
                     return None
-                await self._respect_rate_limit(interrupt)
+                await self.limit.respect(interrupt)
                 try:
                     response: requests.Response = await asyncio.to_thread(
                         self._client.search_recent_tweets, query, **params
                     )
                 except tweepy.TooManyRequests as exc:
-                    self._note(exc.response)
-                    reset = self._reset
-                    delay = 60.0 if reset is None else reset - self.waiter.clock.time() + 1
-                    await self.waiter.wait(
-                        delay, "rate-limit-reset", "recent search answered 429", interrupt
-                    )
-                    self._remaining = None
+                    self.limit.note(exc.response.headers if exc.response is not None else None)
+                    await self.limit.wait_for_reset("recent search answered 429", interrupt)
                     continue
                 except tweepy.TwitterServerError as exc:
                     status = exc.response.status_code
@@ -163,32 +160,11 @@ class XSearch:
                         interrupt,
                     )
                     continue
-                self._note(response)
+                self.limit.note(response.headers)
                 return response
         raise SearchError(
             f"recent search for {query!r} still failing after {self.max_retries} retries"
         )
-
-    async def _respect_rate_limit(self, interrupt: asyncio.Event | None) -> None:
-        if self._remaining == 0 and self._reset is not None:
-            delay = self._reset - self.waiter.clock.time() + 1  # reset is whole seconds
-            if delay > 0:
-                await self.waiter.wait(
-                    delay, "rate-limit-reset", "recent search rate limit used up", interrupt
-                )
-            self._remaining = None
-
-    def _note(self, response: requests.Response | None) -> None:
-        if response is None:
-            return
-        headers = response.headers
-        try:
-            remaining = headers.get("x-rate-limit-remaining")
-            reset = headers.get("x-rate-limit-reset")
-            self._remaining = int(remaining) if remaining is not None else None
-            self._reset = float(reset) if reset is not None else None
-        except ValueError:
-            self._remaining = self._reset = None
 
     def _source(self, query: str, params: dict[str, Any]) -> str:
         shown = {"query": query}

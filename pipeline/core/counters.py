@@ -29,9 +29,9 @@ class StageCounters:
     originals: int = 0
     reposts: int = 0
     by_language: Counter[str] = field(default_factory=Counter)
+    by_platform: Counter[str] = field(default_factory=Counter)  # unique posts: x, mastodon, bluesky
     by_media_type: Counter[str] = field(default_factory=Counter)
     by_lang_backend: Counter[str] = field(default_factory=Counter)  # who decided each language
-    by_platform: Counter[str] = field(default_factory=Counter)
     enriched_sent: int = 0
     late_dropped: int = 0
     metrics_sent: int = 0  # closed windows published to hashwatch.metrics

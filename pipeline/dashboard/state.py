@@ -5,7 +5,8 @@ bounded whatever the campaign's size: per-minute counts keep the latest ``MINUTE
 minutes of event time, top-N tables are pruned to their leaders when they grow past
 ``TRACK_LIMIT`` keys (a tail key that later rises may be under-counted, never a leader), and
 the redelivery filter remembers the latest ``SEEN_LIMIT`` uids (the topics are
-at-least-once; a redelivery comes soon after the first delivery).
+at-least-once; a redelivery comes soon after the first delivery). The counts are kept for
+all posts and for each platform (``Tally``), so the page can show either.
 
 Post text is kept raw: escaping is the browser's job (the page only ever sets textContent).
 """
@@ -14,40 +15,29 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.dashboard.tally import MINUTES_KEPT, Tally, iso, prune
 from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
 
-MINUTES_KEPT = 1440  # a day of one-minute buckets
+__all__ = ["FEED_SIZE", "MINUTES_KEPT", "DashboardState"]
+
 FEED_SIZE = 60
 ALERTS_KEPT = 50
 METRICS_KEPT = 120
 GAPS_KEPT = 100
-TOP_HASHTAGS = 20
 TOP_AMPLIFIED = 10
 TOP_CLUSTERS = 10
-TRACK_LIMIT = 20_000
-TRACK_KEEP = 5_000
 SEEN_LIMIT = 500_000
-AUTHORS_LIMIT = 500_000
 ORIGINALS_KEPT = 20_000  # recent originals' author and url, to describe amplified posts
 TEXT_LIMIT = 1_000
-SPELLINGS_KEPT = 5
 
 Json = dict[str, Any]
-
-
-def iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).isoformat()
 
 
 def _clip(text: str | None, limit: int = TEXT_LIMIT) -> str:
@@ -63,45 +53,21 @@ def _post_url(uid: str, url: str | None) -> str | None:
     return f"https://x.com/i/status/{ident}" if platform == "x" and ident.isdigit() else None
 
 
-def _prune(table: dict[str, Any], score: Callable[[Any], Any], keep: int = TRACK_KEEP) -> None:
-    """Keep the ``keep`` best keys of ``table`` once it holds more than ``TRACK_LIMIT``."""
-    if len(table) <= TRACK_LIMIT:
-        return
-    best = heapq.nlargest(keep, table.items(), key=lambda kv: score(kv[1]))
-    table.clear()
-    table.update(best)
-
-
 class DashboardState:
     """Aggregates plus what changed since the last push (``take_update``)."""
 
     def __init__(self) -> None:
         self.version = 0
         self._seq = 0
-        # totals
-        self.posts = 0
-        self.originals = 0
-        self.reposts = 0
-        self.quotes = 0
-        self.replies = 0
-        self.media_items = 0
-        self.posts_with_media = 0
-        self.sensitive = 0
+        self.all = Tally()  # every post
+        self.platforms: dict[str, Tally] = {}  # each platform's posts
         self.duplicates = 0
         self.invalid: Counter[str] = Counter()
-        self.first_event: datetime | None = None
-        self.last_event: datetime | None = None
         self.last_received: datetime | None = None
-        # tables
-        self.languages: Counter[str] = Counter()
-        self.media_types: Counter[str] = Counter()
-        self.hashtags: dict[str, int] = {}
-        self.spellings: dict[str, list[str]] = {}
         self.amplified: dict[str, Json] = {}
         self.clusters: dict[str, Json] = {}
-        self.minutes: dict[int, list[int]] = {}  # minute start (epoch s) -> [originals, reposts]
-        self._minute_heap: list[int] = []
         self.feed: deque[Json] = deque(maxlen=FEED_SIZE)
+        self.platform_feeds: dict[str, deque[Json]] = {}  # so a quiet platform still has one
         self.alerts: dict[str, Json] = {}
         self.alert_ids: dict[str, None] = {}  # every alert id seen (bounded), for the totals
         self.alerts_by_severity: Counter[str] = Counter()
@@ -109,13 +75,10 @@ class DashboardState:
         self.gaps: list[Json] = []
         self.consumer: Json = {"connected": False, "records": 0, "error": None}
         self._gap_records: dict[str, Json] = {}
-        self._authors: set[str] = set()
-        self._authors_capped = False
         self._seen: dict[str, None] = {}
         self._originals: dict[str, tuple[str | None, str | None]] = {}
         # what changed since the last update
         self._dirty = False
-        self._dirty_minutes: set[int] = set()
         self._new_posts: list[Json] = []
         self._new_alerts: list[Json] = []
         self._new_metrics: list[Json] = []
@@ -142,46 +105,9 @@ class DashboardState:
 
     def _add(self, e: EnrichedPost) -> None:
         p = e.post
-        self.posts += 1
         self._touch()
-        created = p.created_at if p.created_at.tzinfo else p.created_at.replace(tzinfo=UTC)
-        if self.first_event is None or created < self.first_event:
-            self.first_event = created
-        if self.last_event is None or created > self.last_event:
-            self.last_event = created
-        repost = e.repost_of is not None
-        if repost:
-            self.reposts += 1
-        else:
-            self.originals += 1
-        if p.reference("quote"):
-            self.quotes += 1
-        if p.reference("reply"):
-            self.replies += 1
-        if p.possibly_sensitive:
-            self.sensitive += 1
-        if not self._authors_capped:
-            self._authors.add(p.author.id)
-            self._authors_capped = len(self._authors) >= AUTHORS_LIMIT
-        self.languages[e.language.code] += 1
-        # One row per (post, media key) in the store's media table: count the same way.
-        media = {m.key: m for m in p.media}
-        for m in media.values():
-            self.media_types[m.type] += 1
-        self.media_items += len(media)
-        self.posts_with_media += bool(media)
-        tags: dict[str, str] = {}
-        for h in p.hashtags:
-            tags.setdefault(h.normalized, h.tag)
-        for key, written in tags.items():
-            self.hashtags[key] = self.hashtags.get(key, 0) + 1
-            spelled = self.spellings.setdefault(key, [])
-            if written not in spelled and len(spelled) < SPELLINGS_KEPT:
-                spelled.append(written)
-        if len(self.hashtags) > TRACK_LIMIT:
-            _prune(self.hashtags, lambda n: n)
-            self.spellings = {k: v for k, v in self.spellings.items() if k in self.hashtags}
-        self._count_minute(created, repost)
+        self.all.add(e)
+        self.platforms.setdefault(p.platform, Tally()).add(e)
         if e.repost_of is not None:
             self._amplify(e)
         else:
@@ -195,19 +121,6 @@ class DashboardState:
         if e.cluster is not None:
             self._cluster(e)
         self._feed(e)
-
-    def _count_minute(self, created: datetime, repost: bool) -> None:
-        minute = int(created.timestamp()) // 60 * 60
-        bucket = self.minutes.get(minute)
-        if bucket is None:
-            if len(self.minutes) >= MINUTES_KEPT:
-                if minute < self._minute_heap[0]:
-                    return  # older than the oldest minute kept
-                del self.minutes[heapq.heappop(self._minute_heap)]
-            bucket = self.minutes[minute] = [0, 0]
-            heapq.heappush(self._minute_heap, minute)
-        bucket[1 if repost else 0] += 1
-        self._dirty_minutes.add(minute)
 
     def _amplify(self, e: EnrichedPost) -> None:
         original = e.repost_of
@@ -228,7 +141,7 @@ class DashboardState:
         entry["amplification"] = max(entry["amplification"], e.amplification)
         entry["reposts"] += 1
         entry["last_repost_at"] = iso(e.post.created_at)
-        _prune(self.amplified, lambda v: (v["amplification"], v["reposts"]))
+        prune(self.amplified, lambda v: (v["amplification"], v["reposts"]))
 
     def _cluster(self, e: EnrichedPost) -> None:
         c = e.cluster
@@ -248,7 +161,7 @@ class DashboardState:
         entry["size"] = max(entry["size"], c.size)
         entry["posts"] += 1
         entry["last_at"] = iso(e.post.created_at)
-        _prune(self.clusters, lambda v: (v["size"], v["posts"]))
+        prune(self.clusters, lambda v: (v["size"], v["posts"]))
 
     def _feed(self, e: EnrichedPost) -> None:
         p = e.post
@@ -280,6 +193,7 @@ class DashboardState:
             "sensitive": p.possibly_sensitive,
         }
         self.feed.append(item)
+        self.platform_feeds.setdefault(p.platform, deque(maxlen=FEED_SIZE)).append(item)
         self._new_posts.append(item)
         if len(self._new_posts) > FEED_SIZE:
             del self._new_posts[: len(self._new_posts) - FEED_SIZE]
@@ -370,31 +284,17 @@ class DashboardState:
 
     def totals(self) -> Json:
         return {
-            "posts": self.posts,
-            "originals": self.originals,
-            "reposts": self.reposts,
-            "quotes": self.quotes,
-            "replies": self.replies,
-            "authors": len(self._authors),
-            "authors_capped": self._authors_capped,
-            "languages": len(self.languages),
-            "media_items": self.media_items,
-            "posts_with_media": self.posts_with_media,
-            "videos": self.media_types.get("video", 0),
-            "sensitive": self.sensitive,
+            **self.all.totals(),
             "clusters": sum(1 for c in self.clusters.values() if c["size"] > 1),
             "alerts": len(self.alert_ids),
             "alerts_by_severity": dict(self.alerts_by_severity),
             "open_gaps": sum(1 for g in self.gaps if g["open"]),
             "duplicates_skipped": self.duplicates,
             "invalid": dict(self.invalid),
-            "first_event": iso(self.first_event),
-            "last_event": iso(self.last_event),
             "last_received": iso(self.last_received),
         }
 
     def _aggregates(self) -> Json:
-        top_tags = heapq.nlargest(TOP_HASHTAGS, self.hashtags.items(), key=lambda kv: kv[1])
         amplified = heapq.nlargest(
             TOP_AMPLIFIED,
             self.amplified.values(),
@@ -408,18 +308,8 @@ class DashboardState:
         return {
             "version": self.version,
             "generated_at": iso(datetime.now(UTC)),
+            **self.all.counts(),
             "totals": self.totals(),
-            "languages": dict(self.languages.most_common()),
-            "media_types": dict(self.media_types.most_common()),
-            "hashtags": [
-                {
-                    "tag": self.spellings.get(k, [k])[0],
-                    "normalized": k,
-                    "count": n,
-                    "spellings": self.spellings.get(k, []),
-                }
-                for k, n in top_tags
-            ],
             "amplified": [dict(a) for a in amplified],
             "clusters": [dict(c) for c in clusters],
             "consumer": dict(self.consumer),
@@ -430,12 +320,23 @@ class DashboardState:
         return {
             "type": "snapshot",
             **self._aggregates(),
-            "per_minute": [[t, *self.minutes[t]] for t in sorted(self.minutes)],
-            "posts": list(reversed(self.feed)),
+            "per_minute": self.all.per_minute(),
+            "platforms": {
+                name: {**tally.counts(), "per_minute": tally.per_minute()}
+                for name, tally in sorted(self.platforms.items())
+            },
+            "posts": self._latest_posts(),
             "alerts": sorted(self.alerts.values(), key=_alert_order, reverse=True),
             "metrics": [self.metrics[k] for k in sorted(self.metrics)],
             "gaps": list(self.gaps),
         }
+
+    def _latest_posts(self) -> list[Json]:
+        """The latest posts, newest first, and each platform's latest too."""
+        items = {item["seq"]: item for item in self.feed}
+        for feed in self.platform_feeds.values():
+            items.update((item["seq"], item) for item in feed)
+        return [items[seq] for seq in sorted(items, reverse=True)]
 
     def take_update(self) -> Json | None:
         """What changed since the last call, or None: aggregates whole, lists as increments."""
@@ -444,9 +345,11 @@ class DashboardState:
         update = {
             "type": "update",
             **self._aggregates(),
-            "per_minute": [
-                [t, *self.minutes[t]] for t in sorted(self._dirty_minutes) if t in self.minutes
-            ],
+            "per_minute": self.all.take_minutes(),
+            "platforms": {
+                name: {**tally.counts(), "per_minute": tally.take_minutes()}
+                for name, tally in sorted(self.platforms.items())
+            },
             "posts": list(reversed(self._new_posts)),
             "alerts": list(reversed(self._new_alerts)),
             "metrics": self._new_metrics,
@@ -459,7 +362,8 @@ class DashboardState:
     def discard_changes(self) -> None:
         """Forget what changed (no page is listening: a new one starts from a snapshot)."""
         self._dirty = False
-        self._dirty_minutes = set()
+        for tally in (self.all, *self.platforms.values()):
+            tally.take_minutes()
         self._new_posts = []
         self._new_alerts = []
         self._new_metrics = []

@@ -123,6 +123,12 @@ class HashwatchCollector(Collector):
             by("by_language"),
         )
         yield _labelled(
+            "hashwatch_posts_by_platform",
+            "Unique posts enriched, by platform (x, mastodon, bluesky).",
+            "platform",
+            by("by_platform"),
+        )
+        yield _labelled(
             "hashwatch_media",
             "Media items of enriched posts, by type.",
             "type",

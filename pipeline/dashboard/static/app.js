@@ -10,6 +10,8 @@
 
   const FEED_MAX = 60;
   const TOKEN_KEY = "hashwatch.dashboard.token";
+  const PLATFORM_KEY = "hashwatch.dashboard.platform";
+  const PLATFORM_NAMES = { all: "All platforms", x: "X", mastodon: "Mastodon", bluesky: "Bluesky" };
   const ORIGINALS = "#2563eb";
   const REPOSTS = "#f59e0b";
   const PALETTE = [
@@ -47,6 +49,8 @@
   const S = {
     token: null,
     minutes: new Map(), // minute start (epoch s) -> [originals, reposts]
+    platformMinutes: new Map(), // platform -> its own minutes map
+    platform: "all", // what the counts, charts and feed show: "all" or one platform
     feed: [], // newest first
     pending: [], // arrived while paused
     lastSeq: 0,
@@ -175,6 +179,51 @@
     return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} days`;
   }
 
+  // ---- the platform filter ----------------------------------------------------------------
+
+  /** The per-minute counts of the platform shown. */
+  function minutes() {
+    if (S.platform === "all") return S.minutes;
+    return S.platformMinutes.get(S.platform) || new Map();
+  }
+
+  /** The aggregates as the chosen platform sees them: its own counts, the rest campaign-wide. */
+  function view(agg) {
+    if (S.platform === "all") return agg;
+    const mine = (agg.platforms || {})[S.platform];
+    const counts = mine || { totals: { posts: 0, originals: 0, reposts: 0, authors: 0, languages: 0,
+      media_items: 0, posts_with_media: 0 }, languages: {}, media_types: {}, hashtags: [] };
+    return {
+      ...agg,
+      ...counts,
+      totals: { ...agg.totals, ...counts.totals },
+      amplified: agg.amplified.filter((a) => a.uid.startsWith(`${S.platform}:`)),
+    };
+  }
+
+  function renderPlatforms(agg) {
+    const platforms = agg.platforms || {};
+    const choices = [["all", agg.totals.posts],
+      ...Object.entries(platforms).map(([name, p]) => [name, p.totals.posts])];
+    if (S.platform !== "all" && !platforms[S.platform]) choices.push([S.platform, 0]);
+    const buttons = choices.map(([name, n]) => {
+      const button = h("button", { data: { platform: name } },
+        PLATFORM_NAMES[name] || name, h("span", { cls: "n", text: fmt(n) }));
+      button.type = "button";
+      button.setAttribute("aria-pressed", String(name === S.platform));
+      button.addEventListener("click", () => choosePlatform(name));
+      return button;
+    });
+    $("platforms").replaceChildren(...buttons);
+  }
+
+  function choosePlatform(name) {
+    S.platform = name;
+    try { sessionStorage.setItem(PLATFORM_KEY, name); } catch (_) { /* private mode */ }
+    if (S.agg) renderAggregates(S.agg);
+    renderFeed();
+  }
+
   // ---- charts -------------------------------------------------------------------------------
 
   function makeCharts() {
@@ -241,7 +290,8 @@
   }
 
   function timelineSeries() {
-    const keys = [...S.minutes.keys()].sort((a, b) => a - b);
+    const shown = minutes();
+    const keys = [...shown.keys()].sort((a, b) => a - b);
     if (!keys.length) return null;
     const first = keys[0];
     const last = keys[keys.length - 1];
@@ -263,7 +313,7 @@
     }
     for (const k of keys) {
       const b = step ? Math.floor(k / step) * step : k;
-      const v = S.minutes.get(k);
+      const v = shown.get(k);
       const cur = buckets.get(b) || [0, 0];
       cur[0] += v[0];
       cur[1] += v[1];
@@ -305,8 +355,9 @@
   function renderTotals(agg) {
     const t = agg.totals;
     $("total-posts").textContent = fmt(t.posts);
-    const latest = [...S.minutes.keys()].sort((a, b) => b - a)[0];
-    const latestCount = latest !== undefined ? S.minutes.get(latest)[0] + S.minutes.get(latest)[1] : 0;
+    const shown = minutes();
+    const latest = [...shown.keys()].sort((a, b) => b - a)[0];
+    const latestCount = latest !== undefined ? shown.get(latest)[0] + shown.get(latest)[1] : 0;
     $("total-posts-sub").textContent = latest !== undefined
       ? `${fmt(latestCount)} in the last minute`
       : "\u00a0";
@@ -572,14 +623,25 @@
   }
 
   function visible(p) {
+    if (S.platform !== "all" && p.platform !== S.platform) return false;
     return !$("feed-originals").checked || !p.repost_of;
   }
 
   function renderFeed() {
-    const items = S.feed.filter(visible).map((p) => postNode(p, false));
+    const items = S.feed.filter(visible).slice(0, FEED_MAX).map((p) => postNode(p, false));
     $("feed").replaceChildren(...items);
     showEmpty("feed-empty", !items.length);
     $("feed-pending").textContent = S.pending.length ? `${fmt(S.pending.length)} new` : "";
+  }
+
+  /** Newest first: the latest FEED_MAX posts, and each platform's latest FEED_MAX. */
+  function trimFeed(posts) {
+    const per = new Map();
+    return posts.filter((p, i) => {
+      const n = (per.get(p.platform) || 0) + 1;
+      per.set(p.platform, n);
+      return i < FEED_MAX || n <= FEED_MAX;
+    });
   }
 
   function addPosts(posts) {
@@ -591,7 +653,7 @@
       $("feed-pending").textContent = `${fmt(S.pending.length)} new`;
       return;
     }
-    S.feed = fresh.concat(S.feed).slice(0, FEED_MAX);
+    S.feed = trimFeed(fresh.concat(S.feed));
     const list = $("feed");
     const nodes = fresh.filter(visible).map((p) => postNode(p, true));
     list.prepend(...nodes);
@@ -603,12 +665,14 @@
 
   function renderAggregates(agg) {
     S.agg = agg;
-    renderTotals(agg);
+    const shown = view(agg);
+    renderPlatforms(agg);
+    renderTotals(shown);
     renderTimeline();
-    renderLanguages(agg);
-    renderMedia(agg);
-    renderHashtags(agg);
-    renderAmplified(agg);
+    renderLanguages(shown);
+    renderMedia(shown);
+    renderHashtags(shown);
+    renderAmplified(shown);
     renderClusters(agg);
     const c = agg.consumer || {};
     const bits = [c.connected ? `reading topics (${fmt(c.records)} records)` : "not connected to the broker"];
@@ -618,7 +682,9 @@
 
   function applySnapshot(snap) {
     S.minutes = new Map(snap.per_minute.map(([t, o, r]) => [t, [o, r]]));
-    S.feed = snap.posts.slice(0, FEED_MAX);
+    S.platformMinutes = new Map(Object.entries(snap.platforms || {}).map(([name, p]) =>
+      [name, new Map(p.per_minute.map(([t, o, r]) => [t, [o, r]]))]));
+    S.feed = trimFeed(snap.posts);
     S.pending = [];
     S.lastSeq = S.feed.reduce((m, p) => Math.max(m, p.seq), 0);
     S.alerts = new Map(snap.alerts.map((a) => [a.id, a]));
@@ -633,6 +699,11 @@
 
   function applyUpdate(u) {
     for (const [t, o, r] of u.per_minute) S.minutes.set(t, [o, r]);
+    for (const [name, p] of Object.entries(u.platforms || {})) {
+      if (!S.platformMinutes.has(name)) S.platformMinutes.set(name, new Map());
+      const own = S.platformMinutes.get(name);
+      for (const [t, o, r] of p.per_minute) own.set(t, [o, r]);
+    }
     renderAggregates(u);
     addPosts(u.posts);
     if (u.alerts.length) {
@@ -753,10 +824,11 @@
   function init() {
     makeCharts();
     setupToken();
+    try { S.platform = sessionStorage.getItem(PLATFORM_KEY) || "all"; } catch (_) { S.platform = "all"; }
     $("feed-originals").addEventListener("change", renderFeed);
     $("feed-pause").addEventListener("change", () => {
       if (!$("feed-pause").checked && S.pending.length) {
-        S.feed = S.pending.concat(S.feed).slice(0, FEED_MAX);
+        S.feed = trimFeed(S.pending.concat(S.feed));
         S.pending = [];
       }
       renderFeed();

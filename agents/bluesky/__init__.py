@@ -1,0 +1,1 @@
+"""Bluesky: Jetstream live, searchPosts backfill, and the post record mapping."""
