@@ -74,6 +74,7 @@ class InMemoryPipeline:
         self.out: list[OutRecord] = []
         self._offsets = [0] * partitions
         self._newest = float("-inf")
+        self.sent_at = 0.0  # the enrich stage's clock, as its batches carry it
 
     def partition_of(self, uid: str) -> int:
         return (murmur2(uid.encode()) & 0x7FFFFFFF) % self.partitions
@@ -101,7 +102,7 @@ class InMemoryPipeline:
         result = self.enricher.process(records)
         self._newest = max([self._newest, *result.marks.values()])
         marks = {p: result.marks.get(p, self._newest) for p in range(self.partitions)}
-        batch = FactBatch(worker="memory", marks=marks, facts=result.facts)
+        batch = FactBatch(worker="memory", sent_at=self.sent_at, marks=marks, facts=result.facts)
         return self.feed(batch, result.out)
 
     def feed(self, batch: FactBatch, extra: Sequence[OutRecord] = ()) -> list[OutRecord]:

@@ -174,6 +174,18 @@ def test_windows_close_by_event_time_and_later_posts_are_counted_as_dropped() ->
     assert p.ledger.windows.late_dropped == 1
 
 
+def test_when_every_partition_is_quiet_the_last_windows_close_as_the_log_goes_on() -> None:
+    p = InMemoryPipeline(partitions=2, grace_s=30)
+    everyone = [0, 1]
+    p.sent_at = 1000.0
+    p.publish([at(1, 10), at(2, 20)])
+    p.feed(FactBatch(worker="w", sent_at=1001.0, quiet=everyone, empty=everyone))
+    assert p.of(p.topics.metrics, MetricsWindow) == []  # nothing on its way, but 20 + 30 > 60
+    p.feed(FactBatch(worker="w", sent_at=1001.0 + 75, quiet=everyone, empty=everyone))
+    [window] = p.of(p.topics.metrics, MetricsWindow)
+    assert window.posts == 2
+
+
 def campaign(per_window: list[int]) -> list[Post]:
     n = iter(range(10**6))
     return [

@@ -50,9 +50,11 @@ class FactBatch(msgspec.Struct, frozen=True):
     """A processing batch's facts and where event time has got on each raw partition the
     sender reads: the newest event time read there, advanced by wall time while the partition
     is caught up and quiet (``marks``); which partitions are caught up and quiet (``quiet``);
-    and which of those never had a post (``empty``)."""
+    and which of those never had a post (``empty``); and when it was sent (``sent_at``, the
+    sender's clock), so that when everything is quiet event time can move on with the log."""
 
     worker: str
+    sent_at: float = 0.0
     marks: dict[int, float] = {}
     quiet: list[int] = []
     empty: list[int] = []

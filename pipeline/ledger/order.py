@@ -11,8 +11,10 @@ within its partition, a backfill) is released at once: it cannot be placed, only
 The watermark is the smallest mark over the raw partitions (the newest event time read there,
 advanced by wall time while a partition is caught up and quiet), ignoring partitions that
 are caught up and never had a post; when every partition is caught up and quiet, nothing is
-on its way, and it is the largest mark. Every input comes from the facts log, so the
-ledger's decisions are a function of that log alone.
+on its way, and it is the largest mark, moved on by the time the log has gone on since
+(batches carry when they were sent), so the last windows of a quiet campaign close too.
+Every input comes from the facts log, so the ledger's decisions are a function of that log
+alone.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class EventTimeOrder:
         self.empty: set[int] = set()
         self.released = -math.inf  # event time up to which everything has been released
         self.late = 0  # facts that arrived after the watermark had passed them
+        self._newest = -math.inf  # the largest mark, and when (sent_at) it was reported
+        self._newest_at = 0.0
+        self._last_sent = 0.0
         self._pending: list[tuple[float, str, int, int, Fact]] = []
 
     def __len__(self) -> int:
@@ -41,9 +46,12 @@ class EventTimeOrder:
         reported = set(batch.marks) | set(batch.quiet)
         self.quiet -= reported
         self.quiet |= set(batch.quiet)
+        self._last_sent = max(self._last_sent, batch.sent_at)
         for partition, mark in batch.marks.items():
             self.marks[partition] = max(mark, self.marks.get(partition, -math.inf))
             self.empty.discard(partition)
+            if mark > self._newest:
+                self._newest, self._newest_at = mark, batch.sent_at
         for partition in batch.empty:
             if partition not in self.marks:
                 self.empty.add(partition)
@@ -54,9 +62,9 @@ class EventTimeOrder:
             )
 
     def watermark(self) -> float:
-        newest = max(self.marks.values(), default=-math.inf)
+        newest = self._newest
         if all(p in self.quiet for p in range(self.partitions)):
-            return newest
+            return newest + max(0.0, self._last_sent - self._newest_at)
         holding = [
             self.marks.get(p, -math.inf) for p in range(self.partitions) if p not in self.empty
         ]

@@ -35,7 +35,7 @@ from schemas.post import PostDeletion
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 30.0
+RETRY_MAX_S = 5.0  # a store back from an outage is written to within seconds
 T = TypeVar("T")
 
 

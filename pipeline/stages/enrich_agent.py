@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from datetime import UTC, datetime
 
 import faust
@@ -51,7 +52,14 @@ def install(worker: Worker, detector: Detector, watch: tuple[str, ...]) -> None:
 
     async def send_facts(facts: list[Fact], out: list[OutRecord]) -> None:
         now_marks, quiet, empty = marks.marks(rebalancing=app.rebalancing)
-        batch = FactBatch(worker=name, marks=now_marks, quiet=quiet, empty=empty, facts=facts)
+        batch = FactBatch(
+            worker=name,
+            sent_at=time.time(),
+            marks=now_marks,
+            quiet=quiet,
+            empty=empty,
+            facts=facts,
+        )
         records = [*out, *_split(batch, settings.max_record_bytes, topics)]
         await worker.send(
             [OutRecord(topics.facts, FACTS_KEY, r) if isinstance(r, bytes) else r for r in records]
@@ -83,7 +91,11 @@ def _split(batch: FactBatch, limit: int, topics: Topics) -> list[bytes | OutReco
         return [_too_large(fact, limit, topics) for fact in batch.facts] + [
             encoder.encode(
                 FactBatch(
-                    worker=batch.worker, marks=batch.marks, quiet=batch.quiet, empty=batch.empty
+                    worker=batch.worker,
+                    sent_at=batch.sent_at,
+                    marks=batch.marks,
+                    quiet=batch.quiet,
+                    empty=batch.empty,
                 )
             )
         ]
@@ -91,6 +103,7 @@ def _split(batch: FactBatch, limit: int, topics: Topics) -> list[bytes | OutReco
     first = FactBatch(worker=batch.worker, facts=batch.facts[:half])
     rest = FactBatch(
         worker=batch.worker,
+        sent_at=batch.sent_at,
         marks=batch.marks,
         quiet=batch.quiet,
         empty=batch.empty,
