@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sqlite3
 import sys
@@ -37,7 +36,7 @@ from schemas.codec import encode
 from tests.conftest import REPO, shared_data
 from tests.fakes.bluesky_api import FakeBlueskyApi
 from tests.fakes.jetstream import FakeJetstream, FakePost, Plan, load_records
-from tests.live import run_until
+from tests.live import cli_env, run_until
 
 HANDLE = "watcher.bsky.social"
 PASSWORD = "kq3v-7mzt-p2xw-9hdr"  # an app password's shape
@@ -516,16 +515,13 @@ async def test_through_the_pipeline_a_killed_collector_loses_nothing(
 ) -> None:
     campaign_file = tmp_path / "campaign.toml"
     campaign_file.write_text('name = "detainees"\nhashtags = ' + orjson.dumps(TAGS).decode())
-    env = {
-        **os.environ,
-        "HASHWATCH_BROKER": str(settings.broker),
-        "HASHWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "HASHWATCH_DATA_DIR": str(settings.data_dir),
-        "BLUESKY_JETSTREAM_URL": fake.url,
-        "BLUESKY_API_URL": api.base_url,
-        "BLUESKY_HANDLE": HANDLE,
-        "BLUESKY_APP_PASSWORD": PASSWORD,
-    }
+    env = cli_env(
+        settings,
+        BLUESKY_JETSTREAM_URL=fake.url,
+        BLUESKY_API_URL=api.base_url,
+        BLUESKY_HANDLE=HANDLE,
+        BLUESKY_APP_PASSWORD=PASSWORD,
+    )
     path = checkpoint_path(settings.data_dir, "detainees", "bluesky")
     db = settings.data_dir / "hashwatch.db"
     async with session(settings) as s:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.settings import Settings
+from tests.live import cli_env
 
 COMMANDS = [
     [],
@@ -62,14 +63,7 @@ def test_collect_without_a_broker_says_how_to_get_one() -> None:
 @pytest.mark.slow
 def test_worker_and_collector_as_separate_processes(settings: Settings, x_data: Path) -> None:
     store = settings.data_dir / "separate.db"
-    env = {
-        **os.environ,
-        "HASHWATCH_BROKER": str(settings.broker),
-        "HASHWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "HASHWATCH_LANG_BACKEND": "fasttext",
-        "HASHWATCH_STORE": f"sqlite:///{store}",
-        "HASHWATCH_DATA_DIR": str(settings.data_dir),
-    }
+    env = cli_env(settings, HASHWATCH_LANG_BACKEND="fasttext", HASHWATCH_STORE=f"sqlite:///{store}")
     worker = subprocess.Popen(hashwatch("worker"), env=env, stderr=subprocess.PIPE, text=True)
     try:
         collect = subprocess.run(

@@ -5,7 +5,6 @@ its edit as a version, its deletion as a mark, every outage as a gap."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pipeline.core.settings import Settings
 from pipeline.session import Session, session
 from pipeline.sinks.querying import as_time
 from tests.fakes.mastodon import FakeMastodon, Fediverse, Plan
+from tests.live import cli_env
 from tests.test_mastodon_collector import (
     HASHTAGS,
     T1,
@@ -78,14 +78,7 @@ async def test_killed_and_restarted_through_every_fault_stores_each_post_once(
         a.plans[T2.lower()] = deque([Plan(posts=2, then="keep")])
         a.plans[T3.lower()] = deque([Plan(posts=1, then="keep")])
         b.plans[T3.lower()] = deque([Plan(posts=2, then="keep")])
-        env = {
-            **os.environ,
-            "HASHWATCH_BROKER": str(settings.broker),
-            "HASHWATCH_TOPIC_PREFIX": settings.topic_prefix,
-            "HASHWATCH_DATA_DIR": str(settings.data_dir),
-            "HASHWATCH_CONFIG": str(config_file),
-            "MASTODON_TOKEN": TOKEN,
-        }
+        env = cli_env(settings, HASHWATCH_CONFIG=str(config_file), MASTODON_TOKEN=TOKEN)
         killed = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "collect", "mastodon"],
             env=env,
