@@ -33,6 +33,7 @@ COMMANDS = [
     ["status"],
     ["verify"],
     ["collect", "x"],
+    ["collect", "mastodon"],
     ["collect", "bluesky"],
 ]
 
