@@ -50,16 +50,15 @@ def broker(port: int | None) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) until Ctrl-C."""
     from pipeline.core.broker import EmbeddedBroker
     from pipeline.core.settings import load_settings
-    from pipeline.core.topics import Topics, create_topics
+    from pipeline.core.topics import Topics
 
     settings = load_settings()
 
     async def serve() -> None:
         b = EmbeddedBroker(port=port)
         b.start()
-        try:
-            await b.wait_ready()
-            await create_topics(b.bootstrap, Topics(settings.topic_prefix), settings.partitions)
+        try:  # restarted on the same port, the topics must exist before clients come back
+            await b.create_topics_first(Topics(settings.topic_prefix), settings.partitions)
             click.echo(f"HASHWATCH_BROKER={b.url}", err=False)
             click.echo(
                 "broker ready (memory storage: nothing survives a restart); Ctrl-C stops it",

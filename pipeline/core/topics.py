@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 
 from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.core import kafka
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +72,12 @@ class Topics:
         return 1 if name == self.facts else default
 
 
-async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
-    """Create every topic up front so partition counts are what we chose, not broker defaults."""
+async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> list[str]:
+    """Create every topic up front so partition counts are what we chose, not broker defaults;
+    return the ones that were missing."""
     client = kafka.admin(bootstrap)
-    await client.start()
     try:
+        await client.start()
         existing = set(await client.list_topics())
         missing = [t for t in topics.all() if t not in existing]
         if missing:
@@ -82,3 +87,26 @@ async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None
                 )
     finally:
         await client.close()
+    return missing
+
+
+async def keep_topics(
+    bootstrap: str, topics: Topics, partitions: int, every_s: float = 2.0
+) -> None:
+    """Create again whatever topic the broker lost, until cancelled.
+
+    The embedded broker keeps topics in memory: when it restarts they are gone, and no client
+    may create them with the broker's default layout (see ``kafka``). Every worker runs this,
+    so whichever notices first puts them back as ``create_topics`` made them."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            created = await asyncio.wait_for(create_topics(bootstrap, topics, partitions), 30)
+            if created:
+                log.warning("the broker had lost topics %s: created them again", created)
+        except (
+            KafkaError,
+            OSError,
+            TimeoutError,
+        ) as exc:  # the broker is down or restarting: next round
+            log.debug("cannot check topics yet: %s", exc)
