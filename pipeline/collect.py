@@ -14,6 +14,7 @@ from agents.base import Collector
 from agents.checkpoint import CheckpointError, CheckpointFile, checkpoint_path
 from agents.live import StreamError
 from agents.publisher import KafkaPublisher, Publisher
+from agents.spool import Spool
 from agents.x.rules import RuleError
 from agents.x.search import SearchError, XSearchCollector
 from agents.x.stream import XStreamCollector, XStreamConfig
@@ -51,9 +52,13 @@ def history(backfill: str | None) -> timedelta | None:
         raise click.BadParameter(str(exc), param_hint="--backfill") from None
 
 
-def run_collector(settings: Settings, make: Callable[[Publisher], Collector]) -> None:
+def run_collector(
+    settings: Settings, make: Callable[[Publisher], Collector], spool: str | None = None
+) -> None:
     """Publish what a collector collects (posts, dead letters, gaps, the run's record) to
-    HASHWATCH_BROKER, until it is done or Ctrl-C."""
+    HASHWATCH_BROKER, until it is done or Ctrl-C. ``spool`` names the on-disk journal (under
+    the data directory) of what the broker has not acknowledged yet, sent again on restart and
+    after a broker that lost its memory (the embedded one) comes back."""
 
     if not settings.broker:
         raise click.UsageError(
@@ -65,7 +70,14 @@ def run_collector(settings: Settings, make: Callable[[Publisher], Collector]) ->
         bootstrap = settings.bootstrap_servers()
         topics = Topics(settings.topic_prefix)
         await create_topics(bootstrap, topics, settings.partitions)
-        publisher = KafkaPublisher(bootstrap, topics)
+        journal = Spool(settings.data_dir / "spool" / f"{spool}.journal") if spool else None
+        publisher = KafkaPublisher(
+            bootstrap,
+            topics,
+            max_record_bytes=settings.max_record_bytes,
+            spool=journal,
+            partitions=settings.partitions,
+        )
         await publisher.start()
         try:
             collector = make(publisher)
@@ -127,16 +139,16 @@ def collect_synth(
         lambda p: SynthCollector(
             p, SynthConfig(seed=seed, rate=rate), count=count, duration=duration, live=not fast
         ),
+        spool=f"synth-seed{seed}",
     )
 
 
 def run_x_collector(
-    settings: Settings,
-    make: Callable[[Publisher], Collector],
+    settings: Settings, make: Callable[[Publisher], Collector], spool: str | None = None
 ) -> None:
     """The shared collector runner, with X's errors turned into clear CLI messages."""
     try:
-        run_collector(settings, make)
+        run_collector(settings, make, spool)
     except (StreamError, RuleError, SearchError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -221,6 +233,7 @@ def x_command(
         lambda p: XStreamCollector(
             p, campaign, secret, config=stream_config, checkpoint=checkpoint
         ),
+        spool=f"x-{checkpoint.path.stem.removeprefix('x-')}",
     )
 
 
@@ -288,6 +301,7 @@ def bluesky_command(ctx: click.Context, config: Path | None, backfill: str | Non
             lambda p: BlueskyCollector(
                 p, campaign, config=stream_config, credentials=credentials, checkpoint=checkpoint
             ),
+            spool=checkpoint.path.stem,
         )
     except (StreamError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -377,6 +391,7 @@ def mastodon_command(
                 checkpoint=checkpoint,
                 known=known,
             ),
+            spool=checkpoint.path.stem,
         )
     except (StreamError, ApiError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -40,7 +40,9 @@ async def run_demo(settings: Settings, rate: float, duration: float | None, seed
         print(f"dashboard: {dash.url}  (open it in a browser)", flush=True)
         if sys.stdout.isatty():
             webbrowser.open(dash.url)
-        publisher = KafkaPublisher(s.bootstrap, s.topics)
+        publisher = KafkaPublisher(
+            s.bootstrap, s.topics, max_record_bytes=settings.max_record_bytes
+        )
         await publisher.start()
         collector = SynthCollector(publisher, SynthConfig(seed=seed, rate=rate), duration=duration)
         task = asyncio.create_task(collector.run())

@@ -118,16 +118,19 @@ async def run_archive(
                 await asyncio.sleep(0.2)
 
         ticker = asyncio.create_task(follow())
-        publisher = KafkaPublisher(s.bootstrap, s.topics)
+        publisher = KafkaPublisher(
+            s.bootstrap, s.topics, max_record_bytes=settings.max_record_bytes
+        )
         await publisher.start()
         try:
             try:
                 stats = await ReplayCollector(publisher, paths, speed=speed).run()
             finally:
                 await publisher.stop()
+            published = publisher.sent["post"] + publisher.sent["deletion"]
             if progress is not None:
-                progress.set_total(stats.posts)  # an ETA for the drain from here on
-            await wait_drained(s.worker, stats.posts, records=publisher.sent)
+                progress.set_total(published)  # an ETA for the drain from here on
+            await wait_drained(s.worker, published, records=publisher.sent)
         finally:
             ticker.cancel()
             if progress is not None:
@@ -143,8 +146,10 @@ async def run_archive(
         originals=c.originals,
         reposts=c.reposts,
         duplicates_dropped=c.duplicates,
-        dead_lettered=stats.dead_lettered + sum(c.dead_lettered.values()),
-        dead_letter_reasons=dict(stats.dead_letters + c.dead_lettered),
+        dead_lettered=stats.dead_lettered
+        + publisher.refused.total()
+        + sum(c.dead_lettered.values()),
+        dead_letter_reasons=dict(stats.dead_letters + publisher.refused + c.dead_lettered),
         skipped=dict(stats.skipped),
         by_language=dict(c.by_language.most_common()),
         by_platform=dict(c.by_platform.most_common()),
