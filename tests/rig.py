@@ -23,6 +23,7 @@ from pathlib import Path
 import msgspec
 
 from agents.publisher import KafkaPublisher
+from agents.spool import Spool
 from agents.synth.collector import SynthConfig, SynthStream
 from pipeline.core import kafka
 from pipeline.core.topics import Topics, create_topics
@@ -46,6 +47,7 @@ class Pipeline:
     store: str
     data_dir: Path
     partitions: int = 4
+    spool: bool = False  # whether its collector journals what it sends (see agents/spool.py)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -101,6 +103,13 @@ class Pipeline:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
+    def publisher(self) -> KafkaPublisher:
+        """A collector's publisher, with its on-disk spool when the pipeline has one."""
+        spool = Spool(self.data_dir / "collector.journal") if self.spool else None
+        return KafkaPublisher(
+            self.bootstrap, self.topics, linger_ms=5, spool=spool, partitions=self.partitions
+        )
+
     async def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await create_topics(self.bootstrap, self.topics, self.partitions)
@@ -112,11 +121,9 @@ def campaign(count: int, seed: int = 5, rate: float = 150.0) -> list[Post]:
     return [stream.next_post() for _ in range(count)]
 
 
-async def publish_live(
-    bootstrap: str, pipelines: Sequence[Pipeline], posts: Sequence[Post]
-) -> None:
+async def publish_live(pipelines: Sequence[Pipeline], posts: Sequence[Post]) -> None:
     """Each post to every pipeline's raw topic when its created_at comes (late ones at once)."""
-    publishers = [KafkaPublisher(bootstrap, p.topics, linger_ms=5) for p in pipelines]
+    publishers = [p.publisher() for p in pipelines]
     for pub in publishers:
         await pub.start()
     try:

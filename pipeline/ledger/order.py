@@ -38,6 +38,7 @@ class EventTimeOrder:
         self._newest_at = 0.0
         self._last_sent = 0.0
         self._pending: list[tuple[float, str, int, int, Fact]] = []
+        self._held_until = -math.inf  # no release before facts sent after this (wall time)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -61,7 +62,15 @@ class EventTimeOrder:
                 self._pending, (fact.event_ts, fact.uid, fact.partition, fact.offset, fact)
             )
 
+    def hold(self, seconds: float) -> None:
+        """Move nothing on until facts sent ``seconds`` after the latest one arrive: after the
+        broker lost what it had, collectors send it again, and those posts must still find
+        their place instead of arriving behind the watermark."""
+        self._held_until = self._last_sent + seconds
+
     def watermark(self) -> float:
+        if self._last_sent < self._held_until:
+            return self.released
         newest = self._newest
         if all(p in self.quiet for p in range(self.partitions)):
             return newest + max(0.0, self._last_sent - self._newest_at)
