@@ -213,10 +213,12 @@ async def test_dashboard_page_in_chromium(
             assert await legend(page, "media-types") == bluesky["media"]
             pressed = page.locator("#platforms button[aria-pressed=true]")
             assert await pressed.get_attribute("data-platform") == "bluesky"
-            uids = await page.locator("#feed li.post").evaluate_all(
-                "els => els.map(e => e.dataset.uid)"
+            await page.wait_for_function(  # the feed is re-drawn for the filter
+                "() => { const u = [...document.querySelectorAll('#feed li.post')]"
+                ".map(e => e.dataset.uid); return u.length > 0 && "
+                "u.every(x => x.startsWith('bluesky:')); }",
+                timeout=5_000,
             )
-            assert uids and all(u.startswith("bluesky:") for u in uids)
             await page.click("#platforms button[data-platform=all]")
             await page.wait_for_function(
                 "n => document.getElementById('total-posts').textContent.replace(/\\D/g, '') == n",
