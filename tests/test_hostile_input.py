@@ -1,0 +1,233 @@
+"""Hostile input across stages: whatever is on the raw topic or in an archive becomes a valid
+record or a dead letter with its reason and its original bytes, and the stream goes on."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.core.records import InRecord
+from pipeline.testing import InMemoryPipeline
+from schemas.codec import decode, encode
+from schemas.deadletter import DeadLetter
+from schemas.post import Author, Hashtag, Post, PostDeletion, Provenance
+from schemas.testing import PROVENANCE, post
+
+dumps = msgspec.json.encode  # any int, any depth: what a hostile producer could send
+
+# --- generated values ------------------------------------------------------------------------
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+ODD_TIMES = st.sampled_from(
+    [
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-23:59",
+        "1969-12-31T23:59:59Z",
+        "2026-02-30T00:00:00Z",
+        "2026-01-01T00:00:00",  # no time zone
+        "2026-01-01T00:00:00+25:00",
+        "",
+        "-1",
+    ]
+)
+ODD = (
+    JSON
+    | ODD_TIMES
+    | st.integers(-(2**80), 2**80)
+    | st.sampled_from(["\x00", "x" * 100_000, "a b", "x:1 2", "twitter:1", "<deep>"])
+)
+DEEP = st.integers(60, 100_000).map(lambda n: b"[" * n + b"]" * n)
+
+
+def deepen(raw: bytes, depth: bytes) -> bytes:
+    return raw.replace(b'"<deep>"', depth)
+
+
+# --- the enrich stage's validate -------------------------------------------------------------
+
+REASONS = {"schema", "invalid-json", "too-deep", "key-mismatch", "implausible-time"}
+# A post as the raw topic carries it, and the places a field may sit.
+BASE = orjson.loads(encode(post("1", hashtags=["حرية"], url="https://x.com/a/status/1")))
+FIELDS = [
+    ("uid",),
+    ("platform",),
+    ("id",),
+    ("author",),
+    ("author", "id"),
+    ("created_at",),
+    ("text",),
+    ("hashtags",),
+    ("media",),
+    ("references",),
+    ("edited_at",),
+    ("context",),
+    ("provenance", "retrieved_at"),
+    ("provenance",),
+    ("raw",),
+    ("schema",),
+]
+
+
+def through_the_pipeline(value: bytes, key: bytes | None = b"x:1") -> InMemoryPipeline:
+    """One raw record through the enrich stage and the ledger, then the end of input."""
+    pipe = InMemoryPipeline()
+    pipe.process([InRecord(pipe.topics.raw, 0, 0, key, value)])
+    pipe.end()
+    return pipe
+
+
+def outcome(pipe: InMemoryPipeline, value: bytes) -> DeadLetter | None:
+    """The record's dead letter (its reason known, its bytes the original), or None when it
+    became a fact."""
+    letters = pipe.of(pipe.topics.deadletter, DeadLetter)
+    facts = [f for batch in pipe.log for f in batch.facts]
+    assert len(letters) + len(facts) == 1
+    if not letters:
+        return None
+    [letter] = letters
+    assert letter.reason in REASONS and letter.detail and letter.stage == "validate"
+    assert letter.original == value and letter.source == f"{pipe.topics.raw}/0@0"
+    return letter
+
+
+@pytest.mark.fuzz
+@given(
+    st.binary(max_size=2000)
+    | JSON.map(dumps)
+    | JSON.map(msgspec.msgpack.encode)
+    | DEEP
+    | st.builds(lambda n: b'{"schema":"post/1","context":' * n, st.integers(1, 100_000))
+)
+def test_any_bytes_on_the_raw_topic_are_dead_lettered_with_their_bytes(value: bytes) -> None:
+    pipe = through_the_pipeline(value)
+    letter = outcome(pipe, value)
+    assert letter is not None and letter.reason in {"invalid-json", "schema", "too-deep"}
+
+
+@pytest.mark.fuzz
+@given(st.lists(st.tuples(st.sampled_from(FIELDS), ODD), min_size=1, max_size=4), DEEP)
+def test_a_damaged_post_is_a_fact_or_a_dead_letter(
+    changes: list[tuple[tuple[str, ...], Any]], depth: bytes
+) -> None:
+    obj = copy.deepcopy(BASE)
+    for path, value in changes:
+        target = obj
+        for name in path[:-1]:
+            if not isinstance(target.get(name), dict):
+                target[name] = {}
+            target = target[name]
+        target[path[-1]] = value
+    value = deepen(dumps(obj), depth)
+    pipe = through_the_pipeline(value)
+    letter = outcome(pipe, value)
+    if letter is None:  # it was a post after all: what comes out is valid and in UTC
+        [enriched] = pipe.enriched()
+        assert enriched.post.uid == obj["uid"] == "x:1"
+        assert enriched.post.created_at.utcoffset() == timedelta(0)
+        assert decode(encode(enriched.post), Post) == enriched.post
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        (("created_at",), "9999-12-31T23:59:59-23:59", "schema"),
+        (("created_at",), "0001-01-01T00:00:00+14:00", "schema"),
+        (("created_at",), "2026-01-01T00:00:00", "schema"),
+        (("edited_at",), "9999-12-31T23:59:59-23:59", "schema"),
+        (("provenance", "retrieved_at"), "9999-12-31T23:59:59Z", "implausible-time"),
+        (("provenance", "retrieved_at"), "0001-01-01T00:00:00Z", "implausible-time"),
+        (("provenance", "retrieved_at"), "2026-01-01T00:00:00", "schema"),
+        (("context",), "<deep>", "too-deep"),
+        (("raw",), "<deep>", "too-deep"),
+    ],
+)
+def test_times_out_of_range_and_deep_nesting_are_dead_lettered(
+    field: tuple[str, ...], value: str, reason: str
+) -> None:
+    obj = copy.deepcopy(BASE)
+    target = obj
+    for name in field[:-1]:
+        target = target[name]
+    target[field[-1]] = value
+    levels = 100_000
+    raw = deepen(dumps(obj), b'{"a":' * levels + b"[]" + b"}" * levels)
+    letter = outcome(through_the_pipeline(raw), raw)
+    assert letter is not None and letter.reason == reason, letter
+    assert field[-1] in letter.detail or reason == "too-deep"
+
+
+@pytest.mark.parametrize("created", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_a_created_at_far_off_is_kept_and_flagged(created: str) -> None:
+    obj = {**BASE, "created_at": created}
+    pipe = through_the_pipeline(dumps(obj))
+    [enriched] = pipe.enriched()
+    assert enriched.post.created_at.isoformat().startswith(created[:4])
+    assert enriched.time_flag in {"future", "before-platform"}
+
+
+def test_a_deletion_in_another_time_zone_is_brought_to_utc() -> None:
+    gone = PostDeletion(
+        uid="x:1",
+        platform="x",
+        id="1",
+        deleted_at=datetime(2026, 1, 1, 3, tzinfo=UTC),
+        provenance=PROVENANCE,
+        raw=msgspec.Raw(b"{}"),
+    )
+    raw = encode(gone).replace(b"2026-01-01T03:00:00Z", b"2026-01-01T06:00:00+03:00")
+    pipe = through_the_pipeline(raw)
+    assert outcome(pipe, raw) is None
+    [fact] = [f for batch in pipe.log for f in batch.facts]
+    assert decode(fact.record, PostDeletion) == gone
+
+
+POSTS = st.builds(
+    lambda ident, text, tags, at, lang: Post(
+        uid=f"x:{ident}",
+        platform="x",
+        id=str(ident),
+        author=Author(id="7", handle="someone"),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC) - timedelta(seconds=at),
+        text=text,
+        hashtags=[Hashtag(tag=t, normalized=t) for t in tags],
+        platform_lang=lang,
+        provenance=Provenance(
+            collector="test", version="0", retrieved_at=datetime(2026, 1, 1, tzinfo=UTC), source="t"
+        ),
+        raw=msgspec.Raw(b"{}"),
+    ),
+    st.integers(1, 2**63),
+    TEXT,
+    st.lists(TEXT.filter(bool), max_size=3),
+    st.integers(0, 10**9),
+    st.none() | TEXT,
+)
+
+
+@pytest.mark.fuzz
+@given(POSTS)
+def test_a_valid_post_is_enriched_under_its_uid(p: Post) -> None:
+    pipe = through_the_pipeline(encode(p), p.uid.encode())
+    assert outcome(pipe, encode(p)) is None
+    [enriched] = pipe.enriched()
+    assert enriched.post.uid == p.uid and enriched.post.text == p.text
+    assert [h.tag for h in enriched.post.hashtags] == [h.tag for h in p.hashtags]
