@@ -48,6 +48,34 @@ def too_deep(obj: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+# Reading JSON whose shape is not guaranteed: each helper gives the type a Post field needs, or
+# the empty value, so a wrong-typed field never reaches a record (or raises a TypeError).
+Json = dict[str, Any]
+_LARGEST_COUNT = 2**53  # sizes, durations, bit rates: anything larger is not a real value
+
+
+def obj(value: Any) -> Json:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def objects(value: Any) -> list[Json]:
+    """The JSON objects in ``value`` if it is a list (anything else in it skipped)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def string(value: Any) -> str | None:
+    """``value`` if it is a string."""
+    return value if isinstance(value, str) else None
+
+
+def count(value: Any) -> int | None:
+    """``value`` if it is a whole number a size, a duration or a bit rate can be."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _LARGEST_COUNT:
+        return value
+    return None
+
+
 def parse_time(value: Any, what: str = "created_at") -> datetime:
     """An ISO 8601 time from a payload, in UTC (naive times are taken as UTC)."""
     if not isinstance(value, str):
