@@ -3,8 +3,12 @@ record or a dead letter with its reason and its original bytes, and the stream g
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gzip
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -13,12 +17,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agents.replay import FORMATS, ReplayCollector
+from agents.testing import ListPublisher
 from pipeline.core.records import InRecord
 from pipeline.testing import InMemoryPipeline
 from schemas.codec import decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.post import Author, Hashtag, Post, PostDeletion, Provenance
 from schemas.testing import PROVENANCE, post
+from tests.conftest import shared_data
 
 dumps = msgspec.json.encode  # any int, any depth: what a hostile producer could send
 
@@ -231,3 +238,125 @@ def test_a_valid_post_is_enriched_under_its_uid(p: Post) -> None:
     [enriched] = pipe.enriched()
     assert enriched.post.uid == p.uid and enriched.post.text == p.text
     assert [h.tag for h in enriched.post.hashtags] == [h.tag for h in p.hashtags]
+
+
+# --- the archive reader (hashwatch run, collect replay) --------------------------------------
+
+
+def _good_lines() -> dict[bytes, list[str]]:
+    """Recorded lines of each platform, and the uids each holds."""
+    data = shared_data()
+    lines = [
+        (data / "x-v2" / "streaming_output_with_error.jsonl").read_bytes().splitlines()[0],
+        (data / "x-v2" / "two_tweets.jsonl").read_bytes().strip(),
+        (data / "mastodon" / "mastodonpy-local-statuses.jsonl").read_bytes().splitlines()[0],
+        (data / "bluesky" / "marshalx-getRecord-posts.jsonl").read_bytes().splitlines()[0],
+    ]
+    good: dict[bytes, list[str]] = {}
+    for line in lines:
+        obj = orjson.loads(line)
+        fmt = next(f for f in FORMATS if f.accepts(obj))
+        good[line] = [p.uid for p in fmt.read(obj, line, PROVENANCE) if isinstance(p, Post)]
+        assert good[line]
+    return good
+
+
+GOOD = _good_lines() if shared_data().is_dir() else {}
+LINES = st.sampled_from(sorted(GOOD)) if GOOD else st.nothing()
+GARBAGE = (
+    st.binary(max_size=300).map(lambda b: b.replace(b"\n", b" "))
+    | JSON.map(dumps)
+    | st.integers(60, 100_000).map(lambda n: b'{"data":' * n)
+    | st.sampled_from([b"\xff\xfe{}", b'{"id":"1","text":"x\x00"}', b"[" * 100_000, b"{}", b"[]"])
+)
+
+
+@st.composite
+def archives(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    """An archive's lines, good and garbage mixed (the first good: JSON lines, not a document)."""
+    lines = [draw(LINES), *draw(st.lists(LINES | GARBAGE, max_size=8))]
+    ending = draw(st.sampled_from([b"\n", b"\r\n"]))
+    return ending.join(lines) + draw(st.sampled_from([b"", ending])), lines
+
+
+async def replayed(*contents: bytes) -> tuple[ReplayCollector, ListPublisher]:
+    publisher = ListPublisher()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, content in enumerate(contents):
+            paths.append(Path(tmp) / f"{i}.jsonl")
+            paths[-1].write_bytes(content)
+        replay = ReplayCollector(publisher, paths)
+        await replay.run()
+    return replay, publisher
+
+
+ARCHIVE_REASONS = {
+    "invalid-json",
+    "not-a-valid-tweet",
+    "not-a-valid-mastodon-status",
+    "not-a-valid-bluesky-record",
+}
+
+
+@pytest.mark.fuzz
+@given(archives(), st.booleans())
+async def test_an_archive_of_good_and_garbage_lines_keeps_every_good_post(
+    archive: tuple[bytes, list[bytes]], zipped: bool
+) -> None:
+    content, lines = archive
+    replay, publisher = await replayed(gzip.compress(content) if zipped else content)
+    stats = replay.stats
+    assert stats.read == sum(1 for line in lines if line.strip())
+    published = {p.uid for p in publisher.posts}
+    assert {uid for line in lines if line in GOOD for uid in GOOD[line]} <= published
+    for letter in publisher.dead_letters:
+        assert letter.reason in ARCHIVE_REASONS and letter.detail
+        assert "unexpected payload shape" not in letter.detail
+        assert letter.original in lines and letter.original not in GOOD
+    for line in lines:  # what is not JSON (as orjson reads it) is dead-lettered as such
+        with contextlib.suppress(orjson.JSONDecodeError):
+            orjson.loads(line)
+            continue
+        if line.strip():
+            assert any(d.original == line for d in publisher.dead_letters)
+    for p in publisher.posts:
+        assert decode(encode(p), Post) == p
+
+
+@pytest.mark.fuzz
+@given(archives(), st.data())
+async def test_a_cut_or_corrupt_gzip_keeps_what_was_read_and_the_next_file(
+    archive: tuple[bytes, list[bytes]], data: st.DataObject
+) -> None:
+    compressed = gzip.compress(archive[0])
+    cut = data.draw(st.integers(2, len(compressed) - 1))
+    damaged = data.draw(
+        st.sampled_from(
+            [
+                compressed[:cut],  # cut short
+                compressed[:cut] + b"\x00" * 16 + compressed[cut + 16 :],  # corrupted
+                compressed[:2] + b"\x09" + compressed[3:],  # an unknown compression method
+            ]
+        )
+    )
+    after = next(iter(GOOD))
+    _, publisher = await replayed(damaged, after + b"\n")
+    unreadable = [d for d in publisher.dead_letters if d.reason == "unreadable-archive"]
+    assert len(unreadable) <= 1
+    for letter in unreadable:
+        assert letter.source.endswith("0.jsonl") and "cannot read" in letter.detail
+        assert letter.original == b""
+    assert set(GOOD[after]) <= {p.uid for p in publisher.posts}  # the next file was read
+
+
+async def test_a_directory_among_the_files_is_a_dead_letter_and_the_rest_is_read(
+    tmp_path: Path,
+) -> None:
+    line = next(iter(GOOD))
+    (tmp_path / "good.jsonl").write_bytes(line)
+    publisher = ListPublisher()
+    await ReplayCollector(publisher, [tmp_path, tmp_path / "good.jsonl"]).run()
+    [letter] = publisher.dead_letters
+    assert letter.reason == "unreadable-archive" and "IsADirectoryError" in letter.detail
+    assert {p.uid for p in publisher.posts} == set(GOOD[line])
