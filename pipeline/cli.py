@@ -10,6 +10,7 @@ import click
 
 from pipeline import __version__
 from pipeline.core import logs
+from pipeline.core.campaign import CampaignError
 from pipeline.core.settings import Settings, load_settings
 from pipeline.core.signals import run_until_signal
 
@@ -22,7 +23,17 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """A campaign config that cannot be used ends any command with its message, not a trace."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CampaignError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hashwatch")
 @click.option(
     "--log-level",
@@ -180,7 +191,7 @@ def _require_broker(settings: Settings) -> str:
 def alerts_webhook(ctx: click.Context, urls: tuple[str, ...], allow_private: bool) -> None:
     """POST each alert as JSON to URLS (default: the config's [alerts] webhooks), signed with
     HMAC-SHA256 over the body (header X-Hashwatch-Signature) using HASHWATCH_WEBHOOK_SECRET."""
-    from pipeline.alerts.rules import alert_config
+    from pipeline.alerts.config import alert_config
     from pipeline.alerts.webhooks import WebhookRefused, check_target, deliver
     from pipeline.core.topics import Topics
 
