@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gzip
+import itertools
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,10 +21,11 @@ from hypothesis import strategies as st
 from agents.replay import FORMATS, ReplayCollector
 from agents.testing import ListPublisher
 from pipeline.core.records import InRecord
+from pipeline.enrich import facts
 from pipeline.testing import InMemoryPipeline
-from schemas.codec import decode, encode
+from schemas.codec import EnrichedEvent, decode, encode
 from schemas.deadletter import DeadLetter
-from schemas.post import Author, Hashtag, Post, PostDeletion, Provenance
+from schemas.post import Author, Hashtag, Media, MediaVariant, Post, PostDeletion, Provenance
 from schemas.testing import PROVENANCE, post
 from tests.conftest import shared_data
 
@@ -73,7 +75,16 @@ def deepen(raw: bytes, depth: bytes) -> bytes:
 
 REASONS = {"schema", "invalid-json", "too-deep", "key-mismatch", "implausible-time"}
 # A post as the raw topic carries it, and the places a field may sit.
-BASE = orjson.loads(encode(post("1", hashtags=["حرية"], url="https://x.com/a/status/1")))
+VIDEO = Media(
+    key="7_1",
+    type="video",
+    duration_ms=5000,
+    width=1280,
+    variants=[MediaVariant(url="https://v.example/1.mp4", content_type="video/mp4", bit_rate=9)],
+)
+BASE = orjson.loads(
+    encode(post("1", hashtags=["حرية"], url="https://x.com/a/status/1", media=[VIDEO] * 3))
+)
 FIELDS = [
     ("uid",),
     ("platform",),
@@ -84,6 +95,9 @@ FIELDS = [
     ("text",),
     ("hashtags",),
     ("media",),
+    ("media", 0, "duration_ms"),
+    ("media", 1, "width"),
+    ("media", 2, "variants", 0, "bit_rate"),
     ("references",),
     ("edited_at",),
     ("context",),
@@ -95,10 +109,17 @@ FIELDS = [
 
 
 def through_the_pipeline(value: bytes, key: bytes | None = b"x:1") -> InMemoryPipeline:
-    """One raw record through the enrich stage and the ledger, then the end of input."""
+    """One raw record through the enrich stage and the ledger, then the end of input; every
+    batch of facts as the enrich agent encodes it, every output as its consumers decode it."""
     pipe = InMemoryPipeline()
     pipe.process([InRecord(pipe.topics.raw, 0, 0, key, value)])
     pipe.end()
+    for batch in pipe.log:
+        assert facts.decoder.decode(facts.encoder.encode(batch)) == batch
+    for out in pipe.out:
+        record_type = {pipe.topics.enriched: EnrichedEvent, pipe.topics.deadletter: DeadLetter}
+        if out.topic in record_type:
+            decode(out.value or b"", record_type[out.topic])
     return pipe
 
 
@@ -130,19 +151,32 @@ def test_any_bytes_on_the_raw_topic_are_dead_lettered_with_their_bytes(value: by
     assert letter is not None and letter.reason in {"invalid-json", "schema", "too-deep"}
 
 
+def put(obj: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
+    """Set ``value`` at ``path``, making objects on the way; a list index that is not there
+    (an earlier change replaced the list) leaves ``obj`` as it is."""
+    target: Any = obj
+    for name, following in itertools.pairwise(path):
+        if isinstance(name, int):
+            if not isinstance(target, list) or len(target) <= name:
+                return
+        elif not isinstance(target.get(name), dict | list):
+            target[name] = {}
+        target = target[name]
+        if isinstance(following, str) and not isinstance(target, dict):
+            return
+    if isinstance(path[-1], int) and not (isinstance(target, list) and len(target) > path[-1]):
+        return
+    target[path[-1]] = value
+
+
 @pytest.mark.fuzz
 @given(st.lists(st.tuples(st.sampled_from(FIELDS), ODD), min_size=1, max_size=4), DEEP)
 def test_a_damaged_post_is_a_fact_or_a_dead_letter(
-    changes: list[tuple[tuple[str, ...], Any]], depth: bytes
+    changes: list[tuple[tuple[str | int, ...], Any]], depth: bytes
 ) -> None:
     obj = copy.deepcopy(BASE)
     for path, value in changes:
-        target = obj
-        for name in path[:-1]:
-            if not isinstance(target.get(name), dict):
-                target[name] = {}
-            target = target[name]
-        target[path[-1]] = value
+        put(obj, path, value)
     value = deepen(dumps(obj), depth)
     pipe = through_the_pipeline(value)
     letter = outcome(pipe, value)
@@ -165,10 +199,13 @@ def test_a_damaged_post_is_a_fact_or_a_dead_letter(
         (("provenance", "retrieved_at"), "2026-01-01T00:00:00", "schema"),
         (("context",), "<deep>", "too-deep"),
         (("raw",), "<deep>", "too-deep"),
+        (("media", 0, "duration_ms"), 2**70, "schema"),
+        (("media", 1, "width"), -1, "schema"),
+        (("media", 2, "variants", 0, "bit_rate"), 2**64, "schema"),
     ],
 )
-def test_times_out_of_range_and_deep_nesting_are_dead_lettered(
-    field: tuple[str, ...], value: str, reason: str
+def test_out_of_range_values_and_deep_nesting_are_dead_lettered(
+    field: tuple[str | int, ...], value: Any, reason: str
 ) -> None:
     obj = copy.deepcopy(BASE)
     target = obj
@@ -179,7 +216,7 @@ def test_times_out_of_range_and_deep_nesting_are_dead_lettered(
     raw = deepen(dumps(obj), b'{"a":' * levels + b"[]" + b"}" * levels)
     letter = outcome(through_the_pipeline(raw), raw)
     assert letter is not None and letter.reason == reason, letter
-    assert field[-1] in letter.detail or reason == "too-deep"
+    assert str(field[-1]) in letter.detail or reason == "too-deep"
 
 
 @pytest.mark.parametrize("created", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
