@@ -228,7 +228,7 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
     from pipeline.core import kafka
     from pipeline.core.topics import Topics
     from schemas.alert import Alert
-    from schemas.codec import decode
+    from schemas.codec import DecodeError, decode
 
     settings = _settings(ctx)
     bootstrap = _require_broker(settings)
@@ -243,10 +243,15 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
         await consumer.start()
         try:
             async for rec in consumer:
+                try:
+                    a = decode(rec.value or b"", Alert)
+                except DecodeError as exc:  # anything else on the topic: said, and skipped
+                    where = f"{rec.topic}/{rec.partition}@{rec.offset}"
+                    click.echo(f"skipped {where}, not an Alert v1: {exc}", err=True)
+                    continue
                 if as_json:
                     click.echo((rec.value or b"").decode())
                     continue
-                a = decode(rec.value or b"", Alert)
                 click.echo(
                     f"{a.window_start:%Y-%m-%d %H:%M} [{a.severity}] {a.rule}: {a.summary}"
                     + (f"  {a.links[0]}" if a.links else "")

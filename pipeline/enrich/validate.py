@@ -17,7 +17,7 @@ import msgspec
 
 from pipeline.core.hashtags import normalize_hashtag
 from pipeline.core.records import InRecord
-from schemas.codec import DecodeError, PostEvent, ValidationError, decode
+from schemas.codec import DecodeError, PostEvent, TooDeep, ValidationError, decode
 from schemas.post import Hashtag, Post, PostDeletion
 
 # The first day each platform carried posts: anything earlier is a wrong date, not history.
@@ -40,12 +40,12 @@ def validate(record: InRecord, latest: datetime) -> tuple[Post | PostDeletion, b
     latest ``provenance.retrieved_at`` believable now (the clock plus the allowed skew)."""
     try:
         event = decode(record.value, PostEvent)
+    except TooDeep as exc:
+        raise Invalid("too-deep", str(exc)) from None
     except ValidationError as exc:
         raise Invalid("schema", str(exc)) from exc
     except DecodeError as exc:
         raise Invalid("invalid-json", str(exc)) from exc
-    except RecursionError:
-        raise Invalid("too-deep", "JSON nested too deeply to decode") from None
     if record.key is not None and record.key.decode("utf-8", "replace") != event.uid:
         raise Invalid("key-mismatch", f"key {record.key!r} is not the post uid {event.uid!r}")
     provenance = event.provenance
