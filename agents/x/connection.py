@@ -28,7 +28,7 @@ import tweepy
 import urllib3
 
 from agents.live import Ended, Link, http_schedule
-from agents.payloads import objects
+from agents.payloads import json_objects
 from pipeline.core.backoff import Schedule
 
 _FATAL_HTTP = {
@@ -62,7 +62,7 @@ class StreamProblem:
 def classify_stream_error(obj: dict[str, Any]) -> StreamProblem:
     """What an ``errors`` object in the stream means; its kind and reason are cut short, as
     they are the server's words in logs and counters."""
-    errors = objects(obj.get("errors"))
+    errors = json_objects(obj.get("errors"))
     for error in errors:
         title = str(error.get("title") or "")
         kind = error.get("disconnect_type") or error.get("connection_issue")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.payloads import Json, obj, objects, string
+from agents.payloads import Json, json_object, json_objects, string
 
 
 @dataclass(slots=True)
@@ -24,7 +24,7 @@ class Expansions:
 
     @classmethod
     def from_includes(cls, includes: Any) -> Expansions:
-        found = obj(includes)
+        found = json_object(includes)
         return cls(
             users=_by(found.get("users"), "id"),
             tweets=_by(found.get("tweets"), "id"),
@@ -39,7 +39,7 @@ class Expansions:
         refs = [tweet, *quoted]
         users = dict.fromkeys(  # in the order met, so the same tweet gives the same subset
             [string(t.get("author_id")) for t in refs]
-            + [string(m.get("id")) for t in refs for m in objects(entities(t).get("mentions"))]
+            + [string(m.get("id")) for t in refs for m in json_objects(entities(t).get("mentions"))]
         )
         if found := [self.users[u] for u in users if u is not None and u in self.users]:
             out["users"] = found
@@ -48,19 +48,19 @@ class Expansions:
         keys = dict.fromkeys(k for t in refs for k in media_keys(t))
         if found := [self.media[k] for k in keys if k in self.media]:
             out["media"] = found
-        place = string(obj(tweet.get("geo")).get("place_id"))
+        place = string(json_object(tweet.get("geo")).get("place_id"))
         if place is not None and place in self.places:
             out["places"] = [self.places[place]]
         return out
 
 
 def _by(items: Any, key: str) -> dict[str, Json]:
-    return {item[key]: item for item in objects(items) if isinstance(item.get(key), str)}
+    return {item[key]: item for item in json_objects(items) if isinstance(item.get(key), str)}
 
 
 def references(tweet: Json) -> list[Json]:
     """The tweet's ``referenced_tweets`` (retweeted, quoted, replied to)."""
-    return objects(tweet.get("referenced_tweets"))
+    return json_objects(tweet.get("referenced_tweets"))
 
 
 def reference_ids(tweet: Json) -> list[str]:
@@ -69,12 +69,12 @@ def reference_ids(tweet: Json) -> list[str]:
 
 def entities(tweet: Json) -> Json:
     """The entities of the post's full text: a long post's ``note_tweet`` has them all."""
-    note = obj(tweet.get("note_tweet"))
+    note = json_object(tweet.get("note_tweet"))
     if isinstance(note.get("entities"), dict):
         return dict(note["entities"])
-    return obj(tweet.get("entities"))
+    return json_object(tweet.get("entities"))
 
 
 def media_keys(tweet: Json) -> list[str]:
-    keys = obj(tweet.get("attachments")).get("media_keys")
+    keys = json_object(tweet.get("attachments")).get("media_keys")
     return [k for k in keys if isinstance(k, str) and k] if isinstance(keys, list) else []

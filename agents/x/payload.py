@@ -30,9 +30,9 @@ from agents.payloads import (
     Mapped,
     MappingError,
     NotAPost,
-    count,
-    obj,
-    objects,
+    json_object,
+    json_objects,
+    measure,
     parse_time,
     string,
     too_deep,
@@ -88,7 +88,7 @@ def is_tweet(obj: Any) -> bool:
 def _full_text(tweet: Json) -> str:
     """The post's text as its author wrote it: X sends &amp; &lt; &gt; escaped (``raw`` keeps
     them as sent); long posts' ``text`` is truncated and ``note_tweet`` has it all."""
-    text = string(obj(tweet.get("note_tweet")).get("text"))
+    text = string(json_object(tweet.get("note_tweet")).get("text"))
     if text is None:
         text = string(tweet.get("text"))
     if text is None:
@@ -99,7 +99,7 @@ def _full_text(tweet: Json) -> str:
 def _media_of(tweet: Json, exp: Expansions) -> list[Media]:
     inline = {  # flattened twarc lines carry the objects, or {} where X sent none
         key: m
-        for m in objects(obj(tweet.get("attachments")).get("media"))
+        for m in json_objects(json_object(tweet.get("attachments")).get("media"))
         if (key := string(m.get("media_key")))
     }
     keys = media_keys(tweet) or list(inline)
@@ -113,9 +113,9 @@ def _media(key: str, m: Json) -> Media:
         MediaVariant(
             url=url,
             content_type=string(v.get("content_type")),
-            bit_rate=count(v.get("bit_rate")),
+            bit_rate=measure(v.get("bit_rate")),
         )
-        for v in objects(m.get("variants"))
+        for v in json_objects(m.get("variants"))
         if (url := string(v.get("url")))
     ]
     return Media(
@@ -123,9 +123,9 @@ def _media(key: str, m: Json) -> Media:
         type=_MEDIA_TYPES.get(mtype, "unknown"),
         url=string(m.get("url")),
         preview_url=string(m.get("preview_image_url")),
-        duration_ms=count(m.get("duration_ms")),
-        width=count(m.get("width")),
-        height=count(m.get("height")),
+        duration_ms=measure(m.get("duration_ms")),
+        width=measure(m.get("width")),
+        height=measure(m.get("height")),
         alt_text=string(m.get("alt_text")),
         variants=variants,
     )
@@ -167,7 +167,7 @@ def _references(tweet: Json) -> list[Reference]:
 def _hashtags(found: Json) -> list[Hashtag]:
     return [
         Hashtag(tag=tag, normalized=normalize_hashtag(tag))
-        for h in objects(found.get("hashtags"))
+        for h in json_objects(found.get("hashtags"))
         if (tag := string(h.get("tag")))
     ]
 
@@ -175,7 +175,7 @@ def _hashtags(found: Json) -> list[Hashtag]:
 def _urls(found: Json) -> list[str]:
     """Each link as it leads: unwound, else expanded, else the t.co address."""
     out = []
-    for u in objects(found.get("urls")):
+    for u in json_objects(found.get("urls")):
         if string(u.get("url")):
             fields = (u.get("unwound_url"), u.get("expanded_url"), u["url"])
             out.append(next(v for v in fields if isinstance(v, str) and v))
@@ -188,7 +188,7 @@ def _rules(rules: Any) -> list[MatchingRule]:
             id=str(r["id"]) if isinstance(r.get("id"), str | int) else None,
             tag=string(r.get("tag")),
         )
-        for r in objects(rules)
+        for r in json_objects(rules)
     ]
 
 
@@ -219,7 +219,7 @@ def to_post(
         text=_full_text(content),
         hashtags=_hashtags(found),
         mentions=[
-            name for m in objects(found.get("mentions")) if (name := string(m.get("username")))
+            name for m in json_objects(found.get("mentions")) if (name := string(m.get("username")))
         ],
         urls=_urls(found),
         media=_media_of(content, exp) or _media_of(tweet, exp),
