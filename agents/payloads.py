@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from schemas.numbers import LARGEST_MEASURE
 from schemas.post import Post, PostDeletion, Provenance
 
 
@@ -46,6 +47,33 @@ def too_deep(obj: Any, limit: int = MAX_DEPTH) -> bool:
         elif isinstance(value, list):
             level.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
     return False
+
+
+# Reading JSON whose shape is not guaranteed: each helper gives the type a Post field needs, or
+# the empty value, so a wrong-typed field never reaches a record (or raises a TypeError).
+Json = dict[str, Any]
+
+
+def json_object(value: Any) -> Json:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def json_objects(value: Any) -> list[Json]:
+    """The JSON objects in ``value`` if it is a list (anything else in it skipped)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def string(value: Any) -> str | None:
+    """``value`` if it is a string."""
+    return value if isinstance(value, str) else None
+
+
+def measure(value: Any) -> int | None:
+    """``value`` if it is a whole number a size, a duration or a bit rate can be (a Measure)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= LARGEST_MEASURE:
+        return value
+    return None
 
 
 def parse_time(value: Any, what: str = "created_at") -> datetime:

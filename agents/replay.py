@@ -1,14 +1,19 @@
 """Replay archives (plain or gzipped JSON lines) into the raw topic, whatever the platform.
 
 Each line is offered to the platforms' archive formats in turn (``FORMATS``, most specific
-first), so one archive may mix twarc2 output with other platforms' captures.
+first), so one archive may mix twarc2 output with other platforms' captures. A line that is
+not JSON or cannot be mapped is dead-lettered with its bytes and the replay goes on; so does a
+file that cannot be read to its end (a cut gzip, a directory): what was read of it is kept,
+the rest is an ``unreadable-archive`` dead letter, and the next file is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, cast
@@ -22,6 +27,8 @@ from agents.payloads import ArchiveFormat, MappingError, NotAPost
 from agents.publisher import Publisher
 from agents.x.payload import XArchive
 from schemas.post import PostDeletion
+
+log = logging.getLogger(__name__)
 
 # Most specific first: X's shapes are the loosest, so they come last.
 FORMATS: list[ArchiveFormat] = [BlueskyArchive(), MastodonArchive(), XArchive()]
@@ -91,12 +98,18 @@ class ReplayCollector(Collector):
 
     async def collect(self) -> None:
         for path in self.paths:
-            for number, line in archive_lines(path):
-                if not self.running:
-                    return
-                await self._replay_line(line, f"{path}:{number}")
-                if number % 1000 == 0:
-                    await asyncio.sleep(0)  # let the producer and the worker breathe
+            number = 0
+            try:
+                for number, line in archive_lines(path):
+                    if not self.running:
+                        return
+                    await self._replay_line(line, f"{path}:{number}")
+                    if number % 1000 == 0:
+                        await asyncio.sleep(0)  # let the producer and the worker breathe
+            except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+                where = f"after line {number}" if number else "before its first line"
+                detail = f"cannot read {path} {where}: {type(exc).__name__}: {exc}"
+                await self.reject("unreadable-archive", detail, str(path), b"")
 
     async def _replay_line(self, line: bytes, source: str) -> None:
         self.stats.read += 1
@@ -113,6 +126,12 @@ class ReplayCollector(Collector):
             results = list(fmt.read(obj, line, self.provenance(source)))
         except NotAPost as exc:
             self.stats.skipped[str(exc)] += 1
+            return
+        except (LookupError, TypeError, AttributeError, ValueError, RecursionError) as exc:
+            # A shape no mapping foresaw: a bug to fix, but never one that stops the replay.
+            log.error("%s: %s mapping failed at %s", self.name, fmt.platform, source, exc_info=exc)
+            detail = f"unexpected payload shape: {type(exc).__name__}: {exc}"[:500]
+            await self.reject(fmt.invalid, detail, source, line)
             return
         for result in results:
             if isinstance(result, MappingError):

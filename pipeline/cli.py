@@ -10,6 +10,7 @@ import click
 
 from pipeline import __version__
 from pipeline.core import logs
+from pipeline.core.campaign import CampaignError
 from pipeline.core.settings import Settings, load_settings
 from pipeline.core.signals import run_until_signal
 
@@ -22,7 +23,17 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """A campaign config that cannot be used ends any command with its message, not a trace."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CampaignError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hashwatch")
 @click.option(
     "--log-level",
@@ -179,7 +190,7 @@ def _require_broker(settings: Settings) -> str:
 def alerts_webhook(ctx: click.Context, urls: tuple[str, ...], allow_private: bool) -> None:
     """POST each alert as JSON to URLS (default: the config's [alerts] webhooks), signed with
     HMAC-SHA256 over the body (header X-Hashwatch-Signature) using HASHWATCH_WEBHOOK_SECRET."""
-    from pipeline.alerts.rules import alert_config
+    from pipeline.alerts.config import alert_config
     from pipeline.alerts.webhooks import WebhookRefused, check_target, deliver
     from pipeline.core.topics import Topics
 
@@ -216,7 +227,7 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
     from pipeline.core import kafka
     from pipeline.core.topics import Topics
     from schemas.alert import Alert
-    from schemas.codec import decode
+    from schemas.codec import DecodeError, decode
 
     settings = _settings(ctx)
     bootstrap = _require_broker(settings)
@@ -231,10 +242,15 @@ def alerts_tail(ctx: click.Context, from_beginning: bool, as_json: bool) -> None
         await consumer.start()
         try:
             async for rec in consumer:
+                try:
+                    a = decode(rec.value or b"", Alert)
+                except DecodeError as exc:  # anything else on the topic: said, and skipped
+                    where = f"{rec.topic}/{rec.partition}@{rec.offset}"
+                    click.echo(f"skipped {where}, not an Alert v1: {exc}", err=True)
+                    continue
                 if as_json:
                     click.echo((rec.value or b"").decode())
                     continue
-                a = decode(rec.value or b"", Alert)
                 click.echo(
                     f"{a.window_start:%Y-%m-%d %H:%M} [{a.severity}] {a.rule}: {a.summary}"
                     + (f"  {a.links[0]}" if a.links else "")

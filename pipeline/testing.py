@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from aiokafka.partitioner import murmur2
 
-from pipeline.alerts.rules import AlertConfig
+from pipeline.alerts.config import AlertConfig
 from pipeline.core.records import InRecord, OutRecord
 from pipeline.core.topics import Topics
 from pipeline.enrich.enricher import Enricher

@@ -55,11 +55,21 @@ ValidationError = msgspec.ValidationError
 DecodeError = msgspec.DecodeError
 
 
+class TooDeep(msgspec.DecodeError):
+    """JSON nested deeper than the decoder recurses (it recurses on Python's stack, so about
+    a thousand levels, less the caller's own depth). A DecodeError, so every reader that
+    handles bad records handles it; collectors refuse anything deeper than 64 levels, so
+    only a record no collector made comes near."""
+
+
 @overload
 def decode(data: bytes, record_type: type[T]) -> T: ...
 @overload
 def decode(data: bytes, record_type: object) -> Any: ...
 def decode(data: bytes, record_type: Any) -> Any:
     """Decode and validate as ``record_type`` (a record or one of the unions above); raises
-    ``msgspec.DecodeError`` (incl. ValidationError)."""
-    return _DECODERS[record_type].decode(data)
+    ``msgspec.DecodeError`` (incl. ValidationError and TooDeep), whatever ``data`` holds."""
+    try:
+        return _DECODERS[record_type].decode(data)
+    except RecursionError:
+        raise TooDeep("JSON nested too deeply to decode") from None

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import msgspec
 
+from schemas.numbers import Count
 from schemas.post import Post
 
 
@@ -17,17 +18,17 @@ class Language(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MediaSummary(msgspec.Struct, frozen=True, kw_only=True):
-    counts: dict[str, int] = {}  # by media type
+    counts: dict[str, Count] = {}  # by media type
     has_video: bool = False
-    video_duration_ms: int = 0
+    video_duration_ms: Count = 0
     best_variant_url: str | None = None  # highest bit-rate mp4 of the first video
-    with_alt_text: int = 0
-    reused: int = 0  # earlier posts that carried one of these media (key or URL)
+    with_alt_text: Count = 0
+    reused: Count = 0  # earlier posts that carried one of these media (key or URL)
 
 
 class Cluster(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    size: int
+    size: Count
 
 
 class EnrichedPost(msgspec.Struct, frozen=True, kw_only=True, tag="enriched/1", tag_field="schema"):
@@ -35,7 +36,7 @@ class EnrichedPost(msgspec.Struct, frozen=True, kw_only=True, tag="enriched/1", 
     language: Language
     media: MediaSummary
     repost_of: str | None = None  # uid of the original when this is a retweet
-    amplification: int = 0  # an original's reposts before it; a repost's rank among its
+    amplification: Count = 0  # an original's reposts before it; a repost's rank among its
     # original's reposts in event-time order (the store keeps an original's total)
     cluster: Cluster | None = None  # copy-paste cluster and its size once this post joined
     edit: bool = False  # a later version of a post already published: kept, never recounted

@@ -10,6 +10,8 @@ from datetime import datetime
 
 import msgspec
 
+from schemas.numbers import Count
+
 
 class Gap(msgspec.Struct, frozen=True, kw_only=True, tag="gap/1", tag_field="schema"):
     id: str  # deterministic: collector + start, so re-recording a gap updates it
@@ -17,6 +19,6 @@ class Gap(msgspec.Struct, frozen=True, kw_only=True, tag="gap/1", tag_field="sch
     start: datetime
     end: datetime | None = None  # None while the outage is still open
     reason: str
-    recovered: int = 0  # posts backfilled for this window
+    recovered: Count = 0  # posts backfilled for this window
     source: str | None = None  # which stream: an instance and tag, a Jetstream host
     collection: str | None = None  # the collection run that saw the outage

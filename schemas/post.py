@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from schemas.numbers import Measure
+
 Platform = Literal["x", "mastodon", "bluesky"]
 MediaType = Literal["photo", "video", "animated_gif", "audio", "unknown"]
 ReferenceType = Literal["retweet", "quote", "reply"]
@@ -28,7 +30,7 @@ class Hashtag(msgspec.Struct, frozen=True, kw_only=True):
 class MediaVariant(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     content_type: str | None = None
-    bit_rate: int | None = None
+    bit_rate: Measure | None = None
 
 
 class Media(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,9 +38,9 @@ class Media(msgspec.Struct, frozen=True, kw_only=True):
     type: MediaType
     url: str | None = None
     preview_url: str | None = None
-    duration_ms: int | None = None
-    width: int | None = None
-    height: int | None = None
+    duration_ms: Measure | None = None
+    width: Measure | None = None
+    height: Measure | None = None
     alt_text: str | None = None
     variants: list[MediaVariant] = []
 

@@ -8,6 +8,7 @@ compared with what the store holds.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import logging
 import os
@@ -18,12 +19,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import msgspec
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from pipeline.core.broker import EmbeddedBroker
@@ -38,11 +45,16 @@ from pipeline.dashboard import (
     serve_dashboard,
 )
 from pipeline.dashboard import state as state_module
+from pipeline.dashboard.access import ALLOWED_HOSTS, guard, token_matches
+from pipeline.dashboard.access import TOKEN as TOKEN_KEY
+from pipeline.dashboard.feeder import Feeder
+from pipeline.dashboard.hub import Hub
+from pipeline.dashboard.server import make_app
 from pipeline.runner import Summary, run_archive
 from pipeline.sinks import Store, open_store
 from schemas import testing
 from schemas.alert import Alert
-from schemas.codec import encode
+from schemas.codec import EnrichedEvent, decode, encode
 from schemas.enriched import Cluster, EnrichedPost
 from schemas.gap import Gap
 from schemas.metrics import MetricsWindow
@@ -511,3 +523,239 @@ def test_each_platform_has_its_counts_its_minutes_and_its_latest_posts() -> None
     assert update["platforms"]["mastodon"]["per_minute"] == [[minute, 1, 0]]
     assert update["platforms"]["x"]["per_minute"] == []
     assert update["platforms"]["x"]["totals"]["posts"] == 100
+
+
+# --- property-based: any request, any record on the topics it reads ------------------------------
+
+ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+SUPPLIED = st.none() | ANY_TEXT | st.sampled_from([TOKEN, TOKEN[:-1], TOKEN + " ", "é" + TOKEN])
+PATHS = st.sampled_from(["/", "/api/snapshot", "/events", "/static/app.js", "/api/", "/x"])
+
+
+@dataclass
+class Asked:
+    host: str | None
+    header: str | None
+    bearer: str | None
+    query: str | None
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.host is not None:
+            headers["Host"] = self.host
+        if self.header is not None:
+            headers["X-Hashwatch-Token"] = self.header
+        if self.bearer is not None:
+            headers["Authorization"] = f"Bearer {self.bearer}"
+        return headers
+
+    def supplied(self) -> str | None:
+        """The token the request offers, in the order the guard reads them."""
+        if self.header is not None:
+            return self.header
+        if self.bearer is not None and self.bearer.strip():
+            return self.bearer.strip()
+        return self.query
+
+
+@pytest.mark.fuzz
+@given(
+    st.builds(Asked, ANY_TEXT | st.sampled_from(["127.0.0.1:8080", "[::1]", "LOCALHOST"]),
+              SUPPLIED, SUPPLIED, SUPPLIED),
+    PATHS,
+    st.booleans(),
+)  # fmt: skip
+async def test_any_request_is_let_through_or_refused_never_raised(
+    asked: Asked, path: str, with_token: bool
+) -> None:
+    loopback = frozenset({"127.0.0.1", "localhost", "[::1]"})
+    app = web.Application()
+    app[TOKEN_KEY] = TOKEN if with_token else None
+    app[ALLOWED_HOSTS] = None if with_token else loopback
+    query = "" if asked.query is None else "?token=" + quote(asked.query, errors="surrogatepass")
+    request = make_mocked_request("GET", path + query, headers=asked.headers(), app=app)
+    reached: list[bool] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        reached.append(True)
+        return web.Response(text="ok")
+
+    response = await guard(request, handler)
+    if not with_token:  # loopback only: the Host header decides
+        host = (asked.host or "").strip().lower()
+        named = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+        assert (response.status == 421) == (named not in loopback and host not in loopback)
+    elif path.startswith("/api/") or path == "/events":
+        assert bool(reached) == (asked.supplied() == TOKEN)
+        assert response.status == (200 if reached else 401)
+    else:
+        assert reached and response.status == 200
+
+
+JAN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.fuzz
+@given(st.none() | st.text(max_size=40) | st.just(TOKEN), st.sampled_from([TOKEN, "é" * 16]))
+def test_any_supplied_token_is_compared_never_raised(supplied: str | None, token: str) -> None:
+    """Surrogates included: aiohttp hands header bytes that are not UTF-8 over as escapes."""
+    assert token_matches(supplied, token) == (supplied == token)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /api/snapshot HTTP/1.1\r\nX-Hashwatch-Token: \xff\xfe\r\n", 401),
+        (b"GET /api/snapshot HTTP/1.1\r\nAuthorization: Bearer \xed\xa0\x80\r\n", 401),
+        (b"GET /api/snapshot?token=%FF%FE HTTP/1.1\r\n", 401),
+        (b"GET /api/snapshot?token=%ED%A0%80%00 HTTP/1.1\r\n", 401),
+        (b"GET /api/snapshot?token=\xff HTTP/1.1\r\n", 400),
+        (b"GET /static/..%2F..%2Fserver.py HTTP/1.1\r\n", 404),
+        (b"GET /static/%00 HTTP/1.1\r\n", 404),
+        (b"GET /events HTTP/1.1\r\nX-Hashwatch-Token: " + b"\x80" * 8000 + b"\r\n", 401),
+        (b"GET /api/snapshot HTTP/1.1\r\nX-Hashwatch-Token: " + TOKEN.encode() + b"\r\n", 200),
+    ],
+)
+async def test_raw_requests_with_bytes_that_are_not_utf8_are_answered(
+    request_bytes: bytes, status: int
+) -> None:
+    runner = web.AppRunner(make_app(DashboardState(), TOKEN, None))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        for _ in range(2):  # and the server answers the next request as well
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request_bytes + b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            answer = await reader.read()
+            writer.close()
+            assert answer.split(b"\r\n")[0].split(b" ")[1] == str(status).encode()
+    finally:
+        await runner.cleanup()
+
+
+def _post_record(ident: int, text: str) -> dict[str, Any]:
+    e = enriched(f"x:{ident}", text, created_at=JAN)
+    return orjson.loads(encode(e))
+
+
+ALERT = orjson.loads(
+    encode(
+        Alert(
+            id="surge:1:all", rule="surge", severity="warning", subject="all", summary=XSS,
+            window_start=JAN, window_end=JAN,
+            value=9, threshold=3, raised_at=JAN,
+        )
+    )
+)  # fmt: skip
+METRICS = orjson.loads(
+    encode(
+        MetricsWindow(
+            window_start=JAN, window_end=JAN,
+            posts=3, originals=2, reposts=1, unique_authors=2,
+        )
+    )
+)  # fmt: skip
+GAP = orjson.loads(encode(Gap(id="x:1", collector="x", start=JAN, reason="network")))
+ODD = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-23:59",
+                       "9999-12-31T23:59:59Z", "2026-01-01T00:00:00", "x" * 10_000]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+PLACES = {
+    "enriched": [("post", "created_at"), ("post", "uid"), ("post", "text"), ("post", "media"),
+                 ("post", "hashtags"), ("amplification",), ("cluster",), ("repost_of",),
+                 ("language",), ("language", "confidence"), ("processed_at",), ("edit",)],
+    "alerts": [("id",), ("window_start",), ("window_end",), ("raised_at",), ("value",),
+               ("examples",), ("links",), ("severity",)],
+    "metrics": [("window_start",), ("window_end",), ("posts",), ("final",)],
+    "gaps": [("start",), ("end",), ("recovered",), ("id",)],
+}  # fmt: skip
+
+
+@st.composite
+def topic_records(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A record of one of the topics the dashboard reads: valid, damaged, or not a record."""
+    topic = draw(st.sampled_from(sorted(PLACES)))
+    base = {
+        "enriched": _post_record(draw(st.integers(1, 2**40)), XSS),
+        "alerts": ALERT,
+        "metrics": METRICS,
+        "gaps": GAP,
+    }[topic]
+    obj = copy.deepcopy(base)
+    for path in draw(st.lists(st.sampled_from(PLACES[topic]), max_size=3)):
+        target = obj
+        for name in path[:-1]:
+            target = target[name] if isinstance(target.get(name), dict) else {}
+        target[path[-1]] = draw(ODD)
+    raw = msgspec.json.encode(obj)
+    how = draw(st.sampled_from(["as is", "as is", "cut", "deep", "bytes"]))
+    if how == "cut":
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    elif how == "deep":  # around a thousand levels, whether the decoder copes depends on how
+        # deep the stack already is: the oracle below decodes from another depth
+        depth = draw(st.integers(1, 50) | st.integers(2_000, 100_000))
+        raw = raw[:-1] + b',"x":' + b"[" * depth + b"]" * depth + b"}"
+    elif how == "bytes":
+        raw = draw(st.binary(max_size=200))
+    return topic, raw
+
+
+@pytest.mark.fuzz
+@given(st.lists(topic_records(), min_size=1, max_size=6))
+def test_any_record_on_its_topics_is_shown_or_counted_invalid(
+    records: list[tuple[str, bytes]],
+) -> None:
+    topics = Topics("t")
+    state = DashboardState()
+    hub = Hub(state)
+    client, _ = hub.register()
+    feeder = Feeder(state, hub, "127.0.0.1:9", topics, 0.5)
+    decoders = {"enriched": EnrichedEvent, "alerts": Alert, "metrics": MetricsWindow, "gaps": Gap}
+    valid: Counter[str] = Counter()
+    for name, raw in records:
+        try:
+            decode(raw, decoders[name])
+            valid[name] += 1
+        except msgspec.DecodeError:
+            pass
+        feeder._apply(getattr(topics, name), [raw])
+    for name in decoders:  # each record is either shown or counted as invalid
+        seen = sum(1 for n, _ in records if n == name)
+        assert state.invalid[getattr(topics, name)] == seen - valid[name]
+    snapshot = orjson.loads(orjson.dumps(state.snapshot()))  # what /api/snapshot serves
+    assert (
+        snapshot["totals"]["posts"] + snapshot["totals"]["duplicates_skipped"] <= valid["enriched"]
+    )
+    hub.push()  # what /events sends: an update when anything was shown
+    if not client.queue.empty():
+        message = client.queue.get_nowait()
+        assert message is not None and message.startswith(b"event: update\ndata: {")
+        orjson.loads(message.split(b"data: ", 1)[1])
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-23:59"])
+def test_times_without_a_utc_equivalent_are_shown_as_written(when: str) -> None:
+    topics = Topics("t")
+    state = DashboardState()
+    feeder = Feeder(state, Hub(state), "127.0.0.1:9", topics, 0.5)
+    post = _post_record(1, "x")
+    post["post"]["created_at"] = when
+    feeder._apply(topics.enriched, [msgspec.json.encode(post)])
+    feeder._apply(topics.alerts, [msgspec.json.encode({**ALERT, "window_start": when})])
+    feeder._apply(topics.metrics, [msgspec.json.encode({**METRICS, "window_start": when})])
+    feeder._apply(topics.gaps, [msgspec.json.encode({**GAP, "start": when})])
+    snapshot = orjson.loads(orjson.dumps(state.snapshot()))
+    assert not state.invalid
+    assert [p["created_at"] for p in snapshot["posts"]] == [when]
+    assert snapshot["totals"]["posts"] == 1 and snapshot["per_minute"] == []
+    assert [a["window_start"] for a in snapshot["alerts"]] == [when]
+    assert [m["window_start"] for m in snapshot["metrics"]] == [when]
+    assert [g["start"] for g in snapshot["gaps"]] == [when]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.alerts.rules import alert_config
+from pipeline.alerts.config import alert_config
 from pipeline.core.campaign import load_campaign
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from agents.synth.collector import SynthConfig, SynthStream
 from agents.synth.text import copy_variant, original_text
-from pipeline.alerts.rules import AlertConfig
+from pipeline.alerts.config import AlertConfig
 from pipeline.core.hashtags import normalize_hashtag
 from pipeline.core.records import InRecord, OutRecord
 from pipeline.enrich.facts import FactBatch

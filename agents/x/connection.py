@@ -28,6 +28,7 @@ import tweepy
 import urllib3
 
 from agents.live import Ended, Link, http_schedule
+from agents.payloads import json_objects
 from pipeline.core.backoff import Schedule
 
 _FATAL_HTTP = {
@@ -46,6 +47,9 @@ _FATAL_HTTP = {
 _DISCONNECT_429 = frozenset({"TooManyConnections"})
 
 
+_REASON = 500
+
+
 @dataclass(frozen=True, slots=True)
 class StreamProblem:
     """An ``errors``-only object in the stream: reconnect on ``schedule``, or read on."""
@@ -56,7 +60,9 @@ class StreamProblem:
 
 
 def classify_stream_error(obj: dict[str, Any]) -> StreamProblem:
-    errors = [e for e in obj.get("errors") or () if isinstance(e, dict)]
+    """What an ``errors`` object in the stream means; its kind and reason are cut short, as
+    they are the server's words in logs and counters."""
+    errors = json_objects(obj.get("errors"))
     for error in errors:
         title = str(error.get("title") or "")
         kind = error.get("disconnect_type") or error.get("connection_issue")
@@ -65,13 +71,15 @@ def classify_stream_error(obj: dict[str, Any]) -> StreamProblem:
             or str(error.get("type", "")).endswith("/operational-disconnect")
             or kind
         ):
-            kind = str(kind or title)
+            kind = str(kind or title)[:100]
             detail = str(error.get("detail") or "").strip()
             schedule: Schedule = "http-429" if kind in _DISCONNECT_429 else "network"
-            return StreamProblem(schedule, kind, f"stream error {title or kind} ({kind}) {detail}")
+            reason = f"stream error {title or kind} ({kind}) {detail}"
+            return StreamProblem(schedule, kind, reason[:_REASON])
     first = errors[0] if errors else {}
-    title = str(first.get("title") or "error")
-    return StreamProblem(None, title, f"stream error object: {title}: {first.get('detail', '')}")
+    title = str(first.get("title") or "error")[:100]
+    reason = f"stream error object: {title}: {first.get('detail', '')}"
+    return StreamProblem(None, title, reason[:_REASON])
 
 
 def _is_read_timeout(exc: BaseException | None) -> bool:

@@ -9,18 +9,35 @@ whole line for a stream line or a flattened line, and for a page item the item's
 the page body (``msgspec.Raw``), with what it is read with — the page's ``includes`` it refers
 to, twarc's ``__twarc`` — in ``Post.context``. The JSONL export puts the two back together as
 a one-item page (``pipeline.exports.twarc.page_of``), which reads back as the same post.
+
+Whatever a line holds, the mapping gives posts or ``MappingError``s (or ``NotAPost``): ids are
+ASCII digits, every field is read through the typed helpers of ``agents.payloads`` (a value of
+the wrong type is left out), and a payload nested deeper than ``MAX_DEPTH`` is refused before
+it can become a record every stage downstream would have to decode.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 
-from agents.payloads import Mapped, MappingError, NotAPost, parse_time
+from agents.payloads import (
+    Json,
+    Mapped,
+    MappingError,
+    NotAPost,
+    json_object,
+    json_objects,
+    measure,
+    parse_time,
+    string,
+    too_deep,
+)
+from agents.x.expansions import Expansions, entities, media_keys, references
 from pipeline.core.hashtags import normalize_hashtag
 from schemas.post import (
     Author,
@@ -35,7 +52,7 @@ from schemas.post import (
     ReferenceType,
 )
 
-Json = dict[str, Any]
+__all__ = ["Expansions", "XArchive", "is_tweet", "page_items", "posts_from_object", "to_post"]
 
 _REFERENCE_TYPES: dict[str, ReferenceType] = {
     "retweeted": "retweet",
@@ -55,52 +72,12 @@ _KEY_PREFIX_TYPES: dict[str, MediaType] = {
     "13": "video",
     "16": "animated_gif",
 }
+_X_ID = re.compile(r"[0-9]{1,20}")  # post and user ids: 64-bit numbers, as decimal strings
+_HANDLE = re.compile(r"[A-Za-z0-9_]{1,50}")  # what may stand in a post's x.com address
 
 
-@dataclass(slots=True)
-class Expansions:
-    """Lookup of the ``includes`` a response carried; flattened tweets carry their own."""
-
-    users: dict[str, Json] = field(default_factory=dict)
-    tweets: dict[str, Json] = field(default_factory=dict)
-    media: dict[str, Json] = field(default_factory=dict)
-    places: dict[str, Json] = field(default_factory=dict)
-
-    @classmethod
-    def from_includes(cls, includes: Mapping[str, Any] | None) -> Expansions:
-        if not includes:
-            return cls()
-        return cls(
-            users={u["id"]: u for u in includes.get("users", ()) if "id" in u},
-            tweets={t["id"]: t for t in includes.get("tweets", ()) if "id" in t},
-            media={m["media_key"]: m for m in includes.get("media", ()) if "media_key" in m},
-            places={p["id"]: p for p in includes.get("places", ()) if "id" in p},
-        )
-
-    def subset_for(self, tweet: Json) -> Json:
-        """The includes this one tweet refers to, so its raw record stands on its own."""
-        out: dict[str, list[Json]] = {}
-        refs = [tweet] + [self.tweets[r["id"]] for r in _refs(tweet) if r.get("id") in self.tweets]
-        users = dict.fromkeys(  # in the order met, so the same tweet gives the same subset
-            [t.get("author_id") for t in refs]
-            + [m.get("id") for t in refs for m in t.get("entities", {}).get("mentions", ())]
-        )
-        if found := [self.users[u] for u in users if u in self.users]:
-            out["users"] = found
-        if found := [self.tweets[r["id"]] for r in _refs(tweet) if r.get("id") in self.tweets]:
-            out["tweets"] = found
-        keys = [k for t in refs for k in t.get("attachments", {}).get("media_keys", ())]
-        if found := [self.media[k] for k in dict.fromkeys(keys) if k in self.media]:
-            out["media"] = found
-        place = tweet.get("geo", {}).get("place_id")
-        if place in self.places:
-            out["places"] = [self.places[place]]
-        return out
-
-
-def _refs(tweet: Json) -> list[Json]:
-    refs = tweet.get("referenced_tweets")
-    return refs if isinstance(refs, list) else []
+def _x_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and _X_ID.fullmatch(value) else None
 
 
 def is_tweet(obj: Any) -> bool:
@@ -111,69 +88,108 @@ def is_tweet(obj: Any) -> bool:
 def _full_text(tweet: Json) -> str:
     """The post's text as its author wrote it: X sends &amp; &lt; &gt; escaped (``raw`` keeps
     them as sent); long posts' ``text`` is truncated and ``note_tweet`` has it all."""
-    note = tweet.get("note_tweet")
-    if isinstance(note, dict) and isinstance(note.get("text"), str):
-        return html.unescape(str(note["text"]))
-    return html.unescape(str(tweet.get("text", "")))
-
-
-def _entities(tweet: Json) -> Json:
-    note = tweet.get("note_tweet")
-    if isinstance(note, dict) and isinstance(note.get("entities"), dict):
-        return dict(note["entities"])
-    ent = tweet.get("entities")
-    return ent if isinstance(ent, dict) else {}
+    text = string(json_object(tweet.get("note_tweet")).get("text"))
+    if text is None:
+        text = string(tweet.get("text"))
+    if text is None:
+        raise MappingError(f"text is not a string: {tweet.get('text')!r}"[:200])
+    return html.unescape(text)
 
 
 def _media_of(tweet: Json, exp: Expansions) -> list[Media]:
-    attachments = tweet.get("attachments") or {}
     inline = {  # flattened twarc lines carry the objects, or {} where X sent none
-        m["media_key"]: m
-        for m in attachments.get("media", ())
-        if isinstance(m, dict) and m.get("media_key")
+        key: m
+        for m in json_objects(json_object(tweet.get("attachments")).get("media"))
+        if (key := string(m.get("media_key")))
     }
-    keys = list(attachments.get("media_keys", ())) or list(inline)
-    return [_media(inline.get(k) or exp.media.get(k) or {"media_key": k}) for k in keys]
+    keys = media_keys(tweet) or list(inline)
+    return [_media(k, inline.get(k) or exp.media.get(k) or {}) for k in keys]
 
 
-def _media(m: Json) -> Media:
-    mtype = m.get("type") or _KEY_PREFIX_TYPES.get(str(m["media_key"]).split("_", 1)[0])
+def _media(key: str, m: Json) -> Media:
+    prefix: str = _KEY_PREFIX_TYPES.get(key.split("_", 1)[0], "unknown")
+    mtype = string(m.get("type")) or prefix
     variants = [
-        MediaVariant(url=v["url"], content_type=v.get("content_type"), bit_rate=v.get("bit_rate"))
-        for v in m.get("variants", ())
-        if isinstance(v, dict) and v.get("url")
+        MediaVariant(
+            url=url,
+            content_type=string(v.get("content_type")),
+            bit_rate=measure(v.get("bit_rate")),
+        )
+        for v in json_objects(m.get("variants"))
+        if (url := string(v.get("url")))
     ]
     return Media(
-        key=str(m["media_key"]),
-        type=_MEDIA_TYPES.get(str(mtype), "unknown"),
-        url=m.get("url"),
-        preview_url=m.get("preview_image_url"),
-        duration_ms=m.get("duration_ms"),
-        width=m.get("width"),
-        height=m.get("height"),
-        alt_text=m.get("alt_text"),
+        key=key,
+        type=_MEDIA_TYPES.get(mtype, "unknown"),
+        url=string(m.get("url")),
+        preview_url=string(m.get("preview_image_url")),
+        duration_ms=measure(m.get("duration_ms")),
+        width=measure(m.get("width")),
+        height=measure(m.get("height")),
+        alt_text=string(m.get("alt_text")),
         variants=variants,
     )
 
 
 def _author(tweet: Json, exp: Expansions) -> Author:
+    claimed = _x_id(tweet.get("author_id"))
     inline = tweet.get("author")
-    user = inline if isinstance(inline, dict) else exp.users.get(tweet.get("author_id", ""), {})
-    author_id = tweet.get("author_id") or user.get("id")
-    if not author_id:
-        raise MappingError("tweet has no author_id")
-    return Author(id=str(author_id), handle=user.get("username"), name=user.get("name"))
+    user = inline if isinstance(inline, dict) else exp.users.get(claimed or "", {})
+    author_id = claimed or _x_id(user.get("id"))
+    if author_id is None:
+        raise MappingError(f"tweet has no numeric author_id: {tweet.get('author_id')!r}"[:200])
+    return Author(id=author_id, handle=string(user.get("username")), name=string(user.get("name")))
 
 
 def _original(tweet: Json, exp: Expansions) -> Json | None:
     """The retweeted tweet's full object, inline (flattened) or from includes."""
-    for ref in _refs(tweet):
+    for ref in references(tweet):
         if ref.get("type") == "retweeted":
             if is_tweet(ref):
                 return ref
-            found = exp.tweets.get(str(ref.get("id")))
-            return found if found is not None else None
+            return exp.tweets.get(string(ref.get("id")) or "")
     return None
+
+
+def _references(tweet: Json) -> list[Reference]:
+    out = []
+    for ref in references(tweet):
+        kind = string(ref.get("type"))
+        if kind not in _REFERENCE_TYPES or not ref.get("id"):
+            continue
+        ref_id = _x_id(ref.get("id"))
+        if ref_id is None:
+            raise MappingError(f"referenced tweet id is not numeric: {ref.get('id')!r}"[:200])
+        out.append(Reference(type=_REFERENCE_TYPES[kind], uid=f"x:{ref_id}"))
+    return out
+
+
+def _hashtags(found: Json) -> list[Hashtag]:
+    return [
+        Hashtag(tag=tag, normalized=normalize_hashtag(tag))
+        for h in json_objects(found.get("hashtags"))
+        if (tag := string(h.get("tag")))
+    ]
+
+
+def _urls(found: Json) -> list[str]:
+    """Each link as it leads: unwound, else expanded, else the t.co address."""
+    out = []
+    for u in json_objects(found.get("urls")):
+        if string(u.get("url")):
+            fields = (u.get("unwound_url"), u.get("expanded_url"), u["url"])
+            out.append(next(v for v in fields if isinstance(v, str) and v))
+    return out
+
+
+def _rules(rules: Any) -> list[MatchingRule]:
+    return [
+        MatchingRule(
+            id=str(r["id"]) if isinstance(r.get("id"), str | int) else None,
+            tag=string(r.get("tag")),
+        )
+        for r in json_objects(rules)
+    ]
 
 
 def to_post(
@@ -181,52 +197,36 @@ def to_post(
     exp: Expansions,
     provenance: Provenance,
     raw: bytes,
-    rules: list[Json] | None = None,
+    rules: Any = None,
     context: Json | None = None,
 ) -> Post:
     """Map one tweet; ``raw`` is the exact payload to keep (the line, or the page's item)."""
-    tweet_id = tweet.get("id")
-    if not isinstance(tweet_id, str) or not tweet_id.isdigit():
-        raise MappingError(f"tweet id missing or not numeric: {tweet_id!r}")
+    tweet_id = _x_id(tweet.get("id"))
+    if tweet_id is None:
+        raise MappingError(f"tweet id missing or not numeric: {tweet.get('id')!r}"[:200])
     author = _author(tweet, exp)
     original = _original(tweet, exp)
     content = original if original is not None else tweet  # a retweet says what it retweets
-    entities = _entities(content)
-    hashtags = [
-        Hashtag(tag=h["tag"], normalized=normalize_hashtag(h["tag"]))
-        for h in entities.get("hashtags", ())
-        if isinstance(h, dict) and h.get("tag")
-    ]
-    references = [
-        Reference(type=_REFERENCE_TYPES[r["type"]], uid=f"x:{r['id']}")
-        for r in _refs(tweet)
-        if r.get("type") in _REFERENCE_TYPES and r.get("id")
-    ]
-    handle = author.handle
+    found = entities(content)
+    handle = author.handle if author.handle and _HANDLE.fullmatch(author.handle) else "i/web"
     return Post(
         uid=f"x:{tweet_id}",
         platform="x",
         id=tweet_id,
-        url=f"https://x.com/{handle or 'i/web'}/status/{tweet_id}",
+        url=f"https://x.com/{handle}/status/{tweet_id}",
         author=author,
         created_at=parse_time(tweet.get("created_at")),
         text=_full_text(content),
-        hashtags=hashtags,
-        mentions=[m["username"] for m in entities.get("mentions", ()) if m.get("username")],
-        urls=[
-            u.get("unwound_url") or u.get("expanded_url") or u["url"]
-            for u in entities.get("urls", ())
-            if u.get("url")
+        hashtags=_hashtags(found),
+        mentions=[
+            name for m in json_objects(found.get("mentions")) if (name := string(m.get("username")))
         ],
+        urls=_urls(found),
         media=_media_of(content, exp) or _media_of(tweet, exp),
-        references=references,
-        platform_lang=tweet.get("lang"),
-        possibly_sensitive=bool(tweet.get("possibly_sensitive", False)),
-        rules=[
-            MatchingRule(id=None if r.get("id") is None else str(r["id"]), tag=r.get("tag"))
-            for r in rules or ()
-            if isinstance(r, dict)
-        ],
+        references=_references(tweet),
+        platform_lang=string(tweet.get("lang")),
+        possibly_sensitive=tweet.get("possibly_sensitive") is True,
+        rules=_rules(rules),
         context=context,
         provenance=provenance.of(raw),
         raw=msgspec.Raw(raw),
@@ -261,6 +261,9 @@ def posts_from_object(
     """Every post one twarc2 line holds; a bad tweet yields its error and the rest go on."""
     if not isinstance(obj, dict):
         raise NotAPost("not-an-object")
+    if too_deep(obj):
+        yield MappingError("JSON nested too deeply to be an X payload")
+        return
     if is_tweet(obj):  # flattened: the line is the tweet, expansions inline
         yield _guard(lambda: to_post(obj, Expansions(), provenance, line))
         return
@@ -291,13 +294,15 @@ def posts_from_object(
 
 
 def _guard(make: Any) -> Post | MappingError:
+    """The tweet's post, or its error. The typed reading leaves no KeyError or TypeError to
+    expect; one that still comes is a shape nobody foresaw, reported as such."""
     try:
         post: Post = make()
         return post
     except MappingError as exc:
         return exc
-    except (KeyError, TypeError, AttributeError) as exc:
-        return MappingError(f"unexpected tweet shape: {type(exc).__name__}: {exc}")
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return MappingError(f"unexpected tweet shape: {type(exc).__name__}: {exc}"[:500])
 
 
 class XArchive:

@@ -8,13 +8,11 @@ A surge is one alert per episode: consecutive windows above the threshold are on
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from pipeline.core.campaign import load_campaign
+from pipeline.alerts.config import AlertConfig
 from schemas.alert import Alert, Severity
 
 
@@ -30,41 +28,6 @@ class Window(Protocol):
     cluster_first: dict[str, str]
     examples: list[tuple[str, str]]
     watch: dict[str, int]
-
-
-@dataclass(frozen=True)
-class AlertConfig:
-    """The campaign config's ``[alerts]`` section; a surge rule is on with no configuration."""
-
-    surge: bool = True
-    surge_k: float = 3.0  # threshold = mean + k·sd of the last `surge_history` windows
-    surge_history: int = 10
-    surge_min_history: int = 3  # no surge verdict before this many windows of baseline
-    surge_min_posts: int = 20
-    video_surge_min: int = 10  # videos in a window, and above the same kind of baseline
-    cluster_size: int = 10  # a copy-paste cluster reaching this many posts
-    new_language_min: int = 3  # posts in a language not seen before in the campaign
-    languages: tuple[str, ...] = ()  # the campaign's expected languages
-    keywords: tuple[str, ...] = ()  # watchlist: words or phrases
-    accounts: tuple[str, ...] = ()  # watchlist: handles, without @
-    watch_min: int = 1
-    webhooks: tuple[str, ...] = ()  # URLs `hashwatch alerts webhook` delivers to
-
-    @classmethod
-    def from_mapping(cls, alerts: Mapping[str, Any] | None, languages: Any = ()) -> AlertConfig:
-        alerts = dict(alerts or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = set(alerts) - known
-        if unknown:
-            raise ValueError(f"unknown [alerts] settings: {', '.join(sorted(unknown))}")
-        for key in ("languages", "keywords", "accounts", "webhooks"):
-            if key in alerts:
-                alerts[key] = tuple(alerts[key])
-        alerts.setdefault("languages", tuple(languages or ()))
-        return cls(**alerts)
-
-    def watch_terms(self) -> tuple[str, ...]:
-        return self.keywords + tuple(f"@{a.lstrip('@')}" for a in self.accounts)
 
 
 @dataclass
@@ -201,11 +164,3 @@ def evaluate(
     history.windows = [*history.windows, [w.start, float(w.posts), videos]][-cfg.surge_history :]
     history.languages = sorted(set(history.languages) | set(w.by_language))
     return alerts
-
-
-def alert_config(path: Path | None) -> AlertConfig:
-    """The campaign config's ``[alerts]`` (and ``languages``); defaults without a config."""
-    if path is None:
-        return AlertConfig()
-    campaign = load_campaign(path)
-    return AlertConfig.from_mapping(campaign.extra.get("alerts"), campaign.languages)

@@ -3,6 +3,11 @@
 Each target has its own consumer group, commits an alert's offset only after the target
 accepted it (at-least-once; receivers dedupe by the alert id, also sent as a header), and
 signs the exact body: ``X-Hashwatch-Signature: sha256=<hex HMAC-SHA256(secret, body)>``.
+
+Only what decodes as an Alert v1 under its own id is signed and sent (a signature vouches for
+the body): any other record on the alerts topic is logged, skipped and committed past, so the
+deliverer goes on. The alert id header has control characters percent-encoded. Targets are
+logged by scheme and host only: a webhook URL's path is often its secret.
 """
 
 from __future__ import annotations
@@ -13,15 +18,19 @@ import hmac
 import ipaddress
 import logging
 import socket
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from pipeline.core import kafka
 from pipeline.core.backoff import ExponentialBackoff
+from schemas.alert import Alert
+from schemas.codec import DecodeError, decode
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hashwatch-Signature"
@@ -36,21 +45,43 @@ def sign(body: bytes, secret: bytes) -> str:
 
 
 def verify(body: bytes, secret: bytes, header: str) -> bool:
-    return hmac.compare_digest(sign(body, secret), header)
+    """Whether ``header`` is the signature of ``body`` (any header, however malformed)."""
+    given = header.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(sign(body, secret).encode(), given)
+
+
+def shown(url: str) -> str:
+    """A target as logs and errors name it: scheme and host, never the path or credentials."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unparsable URL)"
+    return f"{parts.scheme}://{host}{port}/…"
 
 
 def check_target(url: str, allow_private: bool) -> None:
     """Refuse targets in private, loopback, link-local or reserved ranges unless allowed, so
-    a campaign config cannot be used to reach internal services."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused(f"webhook URL must be http(s)://host/...: {url!r}")
+    a campaign config cannot be used to reach internal services; and any URL that is not an
+    ``http(s)://host[:port]/...`` an HTTP client can send to."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed [IPv6 literal, a port out of range
+        raise WebhookRefused(f"webhook URL is not a URL ({exc}): {shown(url)}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() or unicodedata.category(c) == "Cc" for c in url)
+    ):
+        raise WebhookRefused(f"webhook URL must be http(s)://host/...: {shown(url)}")
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise WebhookRefused(f"cannot resolve webhook host {parts.hostname!r}: {exc}") from exc
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: not a valid IDNA name
+        raise WebhookRefused(f"cannot resolve webhook host {parts.hostname!r}: {exc}") from None
     for info in infos:
         addr = ipaddress.ip_address(info[4][0])
         if not addr.is_global:
@@ -83,7 +114,9 @@ async def post_with_retries(
                 if 200 <= resp.status < 300:
                     return True
                 if resp.status != 429 and resp.status < 500:
-                    log.error("webhook %s refused alert (HTTP %d); not retrying", url, resp.status)
+                    log.error(
+                        "webhook %s refused alert (HTTP %d); not retrying", shown(url), resp.status
+                    )
                     return False
                 reason = f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -92,10 +125,14 @@ async def post_with_retries(
             break
         delay = backoff.next()
         log.warning(
-            "webhook %s failed (%s), attempt %d; retrying in %.1fs", url, reason, attempt, delay
+            "webhook %s failed (%s), attempt %d; retrying in %.1fs",
+            shown(url),
+            reason,
+            attempt,
+            delay,
         )
         await sleep(delay)
-    log.error("webhook %s: giving up after %d attempts", url, policy.attempts)
+    log.error("webhook %s: giving up after %d attempts", shown(url), policy.attempts)
     return False
 
 
@@ -128,13 +165,13 @@ async def deliver(
                 batch = await consumer.getmany(timeout_ms=500)
                 for tp, records in batch.items():
                     for rec in records:
-                        alert_id = (rec.key or b"").decode()
-                        if alert_id not in delivered:
+                        alert_id = deliverable(rec)
+                        if alert_id is not None and alert_id not in delivered:
                             body = rec.value or b""
                             headers = {
                                 "Content-Type": "application/json",
                                 SIGNATURE_HEADER: sign(body, secret),
-                                "X-Hashwatch-Alert-Id": alert_id,
+                                "X-Hashwatch-Alert-Id": header_value(alert_id),
                             }
                             await post_with_retries(session, url, body, headers, policy)
                             delivered.add(alert_id)
@@ -143,6 +180,28 @@ async def deliver(
                         )
     finally:
         await consumer.stop()
+
+
+def deliverable(rec: ConsumerRecord[bytes, bytes]) -> str | None:
+    """The id of the alert the record holds, or None (logged) if it is not one to sign."""
+    where = f"{rec.topic}/{rec.partition}@{rec.offset}"
+    try:
+        alert = decode(rec.value or b"", Alert)
+    except DecodeError as exc:  # TooDeep included
+        log.warning("webhook: skipping %s, not an Alert v1: %s", where, str(exc)[:300])
+        return None
+    if rec.key is not None and rec.key != alert.id.encode("utf-8", "surrogatepass"):
+        log.warning("webhook: skipping %s, its key is not the alert id %r", where, alert.id[:200])
+        return None
+    return alert.id
+
+
+def header_value(alert_id: str) -> str:
+    """The id as an HTTP header can carry it: control characters (and ``%``) percent-encoded
+    as UTF-8, so ``urllib.parse.unquote`` gives the id back."""
+    return "".join(
+        quote(c, safe="") if unicodedata.category(c) == "Cc" or c == "%" else c for c in alert_id
+    )
 
 
 async def _delivered_before(bootstrap: str, topic: str, group: AIOKafkaConsumer) -> set[str]:
@@ -164,7 +223,7 @@ async def _delivered_before(bootstrap: str, topic: str, group: AIOKafkaConsumer)
             while position < upto:
                 for rec in (await reader.getmany(tp, timeout_ms=1000)).get(tp, []):
                     if rec.offset < upto:
-                        ids.add((rec.key or b"").decode())
+                        ids.add((rec.key or b"").decode("utf-8", "replace"))
                     position = rec.offset + 1
     finally:
         await reader.stop()

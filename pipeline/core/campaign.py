@@ -26,11 +26,14 @@ instances = ["https://mastodon.social"]  # followed on each; --instance adds mor
 
 from __future__ import annotations
 
+import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 Tier = Literal["basic", "pro", "enterprise"]
 TIERS: tuple[Tier, ...] = ("basic", "pro", "enterprise")
@@ -38,6 +41,8 @@ _KNOWN = ("name", "hashtags", "keywords", "languages", "x", "mastodon", "bluesky
 _X_KEYS = ("tier", "max_rules", "max_rule_length")
 _MASTODON_KEYS = ("instances", "token_env", "tokens")
 _BLUESKY_KEYS = ("jetstream",)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what the config may name to hold a token
+MAX_CONFIG_BYTES = 1 << 20  # a campaign config is a few hundred bytes; a megabyte is not one
 
 
 class CampaignError(ValueError):
@@ -80,17 +85,24 @@ class Campaign:
 def load_campaign(path: str | Path) -> Campaign:
     path = Path(path)
     try:
-        text = path.read_bytes()
+        with path.open("rb") as fh:
+            text = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise CampaignError(f"campaign config {path} not found") from None
     except OSError as exc:
         raise CampaignError(f"campaign config {path} cannot be read: {exc.strerror}") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise CampaignError(
+            f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes: not a campaign config"
+        )
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise CampaignError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise CampaignError(f"{path}: invalid TOML: nested too deeply") from None
     return parse_campaign(data, path, text)
 
 
@@ -107,15 +119,19 @@ def parse_campaign(
         raise fail("`name` is required: a non-empty string naming the campaign")
     name = name.strip()
     if ":" in name or any(c.isspace() for c in name):
-        raise fail(f"`name` {name!r} must not contain ':' or spaces (it is part of rule tags)")
+        raise fail(f"`name` {_show(name)} must not contain ':' or spaces (it is part of rule tags)")
+    if _has_control(name):
+        raise fail(f"`name` {_show(name)} must not contain control characters")
 
     hashtags = _dedupe(tag.strip().lstrip("#＃") for tag in _strings(data, "hashtags", fail))
     for tag in hashtags:
-        if not tag or any(c.isspace() for c in tag):
-            raise fail(f"hashtag {tag!r} is empty or contains spaces")
+        if not tag or any(c.isspace() for c in tag) or _has_control(tag):
+            raise fail(f"hashtag {_show(tag)} is empty or contains spaces or control characters")
     keywords = _dedupe(k.strip() for k in _strings(data, "keywords", fail))
     if any(not k for k in keywords):
         raise fail("`keywords` contains an empty string")
+    if bad := [k for k in keywords if _has_control(k)]:
+        raise fail(f"keyword {_show(bad[0])} contains a control character")
     if not hashtags and not keywords:
         raise fail("give at least one of `hashtags` or `keywords`: there is nothing to follow")
     languages = tuple(lang.strip() for lang in _strings(data, "languages", fail))
@@ -132,6 +148,11 @@ def parse_campaign(
         path=path,
         source=source,
     )
+
+
+def _has_control(text: str) -> bool:
+    """NUL, escapes and other control characters: nothing a platform matches or a tag holds."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
 
 
 def _strings(data: Mapping[str, Any], key: str, fail: Any) -> list[str]:
@@ -157,14 +178,14 @@ def _x_settings(value: Any, fail: Any) -> XSettings:
         raise fail(f"unknown key(s) in [x]: {', '.join(unknown)} (known: {', '.join(_X_KEYS)})")
     tier = value.get("tier", "pro")
     if tier not in TIERS:
-        raise fail(f"[x] tier must be one of {', '.join(TIERS)}, got {tier!r}")
+        raise fail(f"[x] tier must be one of {', '.join(TIERS)}, got {_show(tier)}")
     limits: dict[str, int | None] = {}
     for key in ("max_rules", "max_rule_length"):
         limit = value.get(key)
         if limit is not None and (
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
         ):
-            raise fail(f"[x] {key} must be a positive integer, got {limit!r}")
+            raise fail(f"[x] {key} must be a positive integer, got {_show(limit)}")
         limits[key] = limit
     return XSettings(
         tier=cast(Tier, tier),
@@ -183,10 +204,33 @@ def _table(value: Any, name: str, known: tuple[str, ...], fail: Any) -> dict[str
 
 
 def instance_url(url: str) -> str:
-    """A Mastodon instance as a base URL (``https://host``, no path, no trailing slash)."""
+    """A Mastodon instance as a base URL (``https://host[:port]``, no path, no trailing slash,
+    no credentials: the token comes from the environment)."""
     url = url.strip().rstrip("/")
-    if not url.startswith(("https://", "http://")) or "/" in url.split("://", 1)[1]:
-        raise CampaignError(f"instance {url!r} must be a base URL like https://mastodon.social")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is not None and (parts.username is not None or parts.password is not None):
+        host = parts.hostname or "host"
+        raise CampaignError(
+            f"instance {parts.scheme}://…@{host} must not carry credentials in its URL: "
+            "the token comes from the environment (MASTODON_TOKEN)"
+        )
+    if (
+        parts is None
+        or parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in url)
+        or _has_control(url)
+    ):
+        raise CampaignError(
+            f"instance {_show(url)} must be a base URL like https://mastodon.social"
+        )
     return url
 
 
@@ -203,11 +247,14 @@ def _mastodon_settings(value: Any, fail: Any) -> MastodonSettings:
         dict.fromkeys(_instance_url(u, fail) for u in _strings(table, "instances", fail))
     )
     token_env = table.get("token_env", "MASTODON_TOKEN")
-    if not isinstance(token_env, str) or not token_env:
-        raise fail(f"[mastodon] token_env must name an environment variable, got {token_env!r}")
+    if not isinstance(token_env, str) or not _ENV_NAME.fullmatch(token_env):
+        raise fail(
+            f"[mastodon] token_env must name an environment variable, got {_show(token_env)}"
+        )
     tokens = table.get("tokens", {})
     if not isinstance(tokens, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in tokens.items()
+        isinstance(k, str) and isinstance(v, str) and _ENV_NAME.fullmatch(v)
+        for k, v in tokens.items()
     ):
         raise fail("[mastodon.tokens] maps instance URLs to environment variable names")
     return MastodonSettings(
@@ -221,10 +268,29 @@ def _bluesky_settings(value: Any, fail: Any) -> BlueskySettings:
     table = _table(value, "bluesky", _BLUESKY_KEYS, fail)
     jetstream = table.get("jetstream")
     if jetstream is not None and (
-        not isinstance(jetstream, str) or not jetstream.startswith(("ws://", "wss://"))
+        not isinstance(jetstream, str)
+        or not jetstream.startswith(("ws://", "wss://"))
+        or not _host_of(jetstream)
     ):
-        raise fail(f"[bluesky] jetstream must be a ws:// or wss:// URL, got {jetstream!r}")
+        raise fail(f"[bluesky] jetstream must be a ws:// or wss:// URL, got {_show(jetstream)}")
     return BlueskySettings(jetstream=jetstream)
+
+
+def _host_of(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return None
+    if any(c.isspace() for c in url) or _has_control(url):
+        return None
+    return parts.hostname
+
+
+def _show(value: Any) -> str:
+    """A value in an error message: its repr, cut short."""
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:79] + "…"
 
 
 def _describe(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -18,6 +19,7 @@ class Settings(BaseSettings):
     )
     store: str | None = Field(
         default=None,
+        repr=False,  # a PostgreSQL URL may hold the password: shown only through redact_url
         description="sqlite:///path.db or postgresql://user@host:port/db. "
         "Unset: sqlite under data_dir.",
     )
@@ -137,11 +139,18 @@ def load_settings(**overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+# A password given as a parameter: postgresql://user@host/db?password=... (libpq's keywords).
+_PASSWORD_PARAMETER = re.compile(r"([?&;](?:password|sslpassword)=)[^&;#]*", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """A URL fit for logs and summaries: any password replaced by ***."""
+    """A URL fit for logs and summaries: any password, in the user info (everything between
+    the first ``:`` and the last ``@``) or as a ``password=`` parameter, replaced by ***."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    creds, host = rest.rsplit("@", 1)
-    user, colon, _ = creds.partition(":")
-    return f"{scheme}://{user}:***@{host}" if colon else url
+    if "@" in rest:
+        creds, host = rest.rsplit("@", 1)
+        user, colon, _ = creds.partition(":")
+        rest = f"{user}:***@{host}" if colon else rest
+    return scheme + "://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)

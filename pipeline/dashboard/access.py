@@ -79,9 +79,13 @@ def _supplied_token(request: web.Request) -> str | None:
 
 
 def token_matches(supplied: str | None, token: str) -> bool:
+    """Constant-time; any supplied value, however malformed (aiohttp hands header bytes that
+    are not UTF-8 over as surrogates), is compared, never raised on."""
     if supplied is None:
         return False
-    return hmac.compare_digest(supplied.encode("utf-8"), token.encode("utf-8"))
+    return hmac.compare_digest(
+        supplied.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
+    )
 
 
 def _hostname(host_header: str) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -124,35 +125,27 @@ class Feeder:
                 consumer.seek(tp, self.positions[tp])
 
     def _apply(self, topic: str, values: list[bytes]) -> None:
+        """Each record shown, or counted as invalid: a record that does not decode (however
+        deeply nested) never stops the consumer, which would read it again and again."""
         self.state.consumer["records"] = self.state.consumer.get("records", 0) + len(values)
         if topic == self.topics.enriched:
-            posts = []
-            for value in values:
-                try:
-                    event = decode(value, EnrichedEvent)
-                except DecodeError:
-                    self.state.invalid[topic] += 1
-                    continue
-                if isinstance(event, EnrichedPost) and not event.edit:  # a post counts once
-                    posts.append(event)
-            self.state.add_posts(posts)
+            events = self._decoded(topic, values, EnrichedEvent)
+            # a post counts once: a later version is not a new post
+            self.state.add_posts(e for e in events if isinstance(e, EnrichedPost) and not e.edit)
         elif topic == self.topics.alerts:
-            for value in values:
-                try:
-                    self.state.add_alert(decode(value, Alert))
-                except DecodeError:
-                    self.state.invalid[topic] += 1
+            for alert in self._decoded(topic, values, Alert):
+                self.state.add_alert(alert)
         elif topic == self.topics.gaps:
-            gaps = []
-            for value in values:
-                try:
-                    gaps.append(decode(value, Gap))
-                except DecodeError:
-                    self.state.invalid[topic] += 1
-            self.state.add_gaps(gaps)
+            self.state.add_gaps(self._decoded(topic, values, Gap))
         elif topic == self.topics.metrics:
-            for value in values:
-                try:
-                    self.state.add_metrics(decode(value, MetricsWindow))
-                except DecodeError:
-                    self.state.invalid[topic] += 1
+            for window in self._decoded(topic, values, MetricsWindow):
+                self.state.add_metrics(window)
+
+    def _decoded(self, topic: str, values: list[bytes], record_type: Any) -> list[Any]:
+        out = []
+        for value in values:
+            try:
+                out.append(decode(value, record_type))
+            except DecodeError:  # TooDeep included
+                self.state.invalid[topic] += 1
+        return out

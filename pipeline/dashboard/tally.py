@@ -26,12 +26,23 @@ SPELLINGS_KEPT = 5
 Json = dict[str, Any]
 
 
-def iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
+def to_utc(ts: datetime) -> datetime | None:
+    """``ts`` in UTC (naive is taken as UTC); None when it has no UTC equivalent, as
+    0001-01-01T00:00:00+14:00 or 9999-12-31T23:59:59-23:59 (a record may say anything)."""
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).isoformat()
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def iso(ts: datetime | None) -> str | None:
+    """In UTC; a time with no UTC equivalent as it was written."""
+    if ts is None:
+        return None
+    utc = to_utc(ts)
+    return (utc or ts).isoformat()
 
 
 def prune(table: dict[str, Any], score: Callable[[Any], Any], keep: int = TRACK_KEEP) -> None:
@@ -68,10 +79,10 @@ class Tally:
     def add(self, e: EnrichedPost) -> None:
         p = e.post
         self.posts += 1
-        created = p.created_at if p.created_at.tzinfo else p.created_at.replace(tzinfo=UTC)
-        if self.first_event is None or created < self.first_event:
+        created = to_utc(p.created_at)  # None: no minute to count it in
+        if created is not None and (self.first_event is None or created < self.first_event):
             self.first_event = created
-        if self.last_event is None or created > self.last_event:
+        if created is not None and (self.last_event is None or created > self.last_event):
             self.last_event = created
         repost = e.repost_of is not None
         if repost:
@@ -105,7 +116,8 @@ class Tally:
         if len(self.hashtags) > TRACK_LIMIT:
             prune(self.hashtags, lambda n: n)
             self.spellings = {k: v for k, v in self.spellings.items() if k in self.hashtags}
-        self._count_minute(created, repost)
+        if created is not None:
+            self._count_minute(created, repost)
 
     def _count_minute(self, created: datetime, repost: bool) -> None:
         minute = int(created.timestamp()) // 60 * 60

@@ -19,63 +19,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import msgspec
-
 from pipeline.core.counters import StageCounters
-from pipeline.core.hashtags import cooccurring_pairs, normalize_hashtag
+from pipeline.core.hashtags import cooccurring_pairs
 from pipeline.core.records import InRecord, OutRecord
 from pipeline.core.topics import Topics
 from pipeline.enrich.facts import DELETION, POST, Fact
 from pipeline.enrich.langid import Detection, Detector
 from pipeline.enrich.media import summarize
 from pipeline.enrich.neardup import SIGNER, Signer, keyed_canonical
-from schemas.codec import DecodeError, PostEvent, ValidationError, decode, encode
+from pipeline.enrich.validate import PLATFORM_START, Invalid, validate
+from schemas.codec import encode
 from schemas.deadletter import DeadLetter
-from schemas.post import Hashtag, Post, PostDeletion
+from schemas.post import Post, PostDeletion
 
 log = logging.getLogger(__name__)
 
-# The first day each platform carried posts: anything earlier is a wrong date, not history.
-PLATFORM_START = {
-    "x": datetime(2006, 3, 21, tzinfo=UTC),
-    "mastodon": datetime(2016, 3, 16, tzinfo=UTC),
-    "bluesky": datetime(2022, 11, 17, tzinfo=UTC),
-}
 CACHE_SIZE = 50_000  # texts whose language and signature are remembered
-
-
-class Invalid(ValueError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-def validate(record: InRecord) -> tuple[Post | PostDeletion, bool]:
-    """Decode against Post v1 (or PostDeletion v1) and normalize what downstream relies on;
-    whether normalizing changed anything (then the record is encoded anew)."""
-    try:
-        event = decode(record.value, PostEvent)
-    except ValidationError as exc:
-        raise Invalid("schema", str(exc)) from exc
-    except DecodeError as exc:
-        raise Invalid("invalid-json", str(exc)) from exc
-    if record.key is not None and record.key.decode("utf-8", "replace") != event.uid:
-        raise Invalid("key-mismatch", f"key {record.key!r} is not the post uid {event.uid!r}")
-    if isinstance(event, PostDeletion):
-        return event, False
-    post = event
-    if post.created_at.tzinfo is None:
-        raise Invalid("schema", "created_at has no time zone")
-    if post.created_at.utcoffset():
-        post = msgspec.structs.replace(post, created_at=post.created_at.astimezone(UTC))
-    if any(h.normalized != normalize_hashtag(h.tag) for h in post.hashtags):
-        post = msgspec.structs.replace(
-            post,
-            hashtags=[
-                Hashtag(tag=h.tag, normalized=normalize_hashtag(h.tag)) for h in post.hashtags
-            ],
-        )
-    return post, post is not event
 
 
 def event_time(
@@ -136,16 +95,17 @@ class Enricher:
 
     def process(self, batch: Sequence[InRecord]) -> EnrichedBatch:
         result = EnrichedBatch()
+        latest = datetime.now(UTC) + self.max_skew  # the latest believable retrieved_at
         posts: list[tuple[InRecord, Post, bool]] = []
         for record in batch:
             self.counters.raw_consumed += 1
             try:
-                event, changed = validate(record)
+                event, changed = validate(record, latest)
             except Invalid as exc:
                 result.out.append(self._dead_letter(record, exc))
                 continue
             if isinstance(event, PostDeletion):
-                result.facts.append(self._deletion(record, event, result))
+                result.facts.append(self._deletion(record, event, changed, result))
             else:
                 posts.append((record, event, changed))
         languages = self._detect([post.text for _, post, _ in posts])
@@ -212,7 +172,9 @@ class Enricher:
             record=encode(post) if changed else record.value,
         )
 
-    def _deletion(self, record: InRecord, gone: PostDeletion, result: EnrichedBatch) -> Fact:
+    def _deletion(
+        self, record: InRecord, gone: PostDeletion, changed: bool, result: EnrichedBatch
+    ) -> Fact:
         ts, flag = event_time(
             gone.platform, gone.deleted_at, gone.provenance.retrieved_at, self.max_skew
         )
@@ -240,7 +202,7 @@ class Enricher:
             cluster_key=None,
             tokens=b"",
             bands=b"",
-            record=record.value,
+            record=encode(gone) if changed else record.value,
         )
 
     def _dead_letter(self, record: InRecord, exc: Invalid) -> OutRecord:

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from schemas.enriched import MediaSummary
+from schemas.numbers import LARGEST_COUNT
 from schemas.post import Media
 
 
@@ -25,7 +26,8 @@ def summarize(media: Sequence[Media], reused: int = 0) -> MediaSummary:
     return MediaSummary(
         counts=dict(Counter(m.type for m in media)),
         has_video=bool(videos),
-        video_duration_ms=sum(m.duration_ms or 0 for m in videos),
+        # each duration is a Measure; their sum is held at what a Count can be
+        video_duration_ms=min(sum(m.duration_ms or 0 for m in videos), LARGEST_COUNT),
         best_variant_url=best_variant(playable[0]) if playable else None,
         with_alt_text=sum(1 for m in media if m.alt_text),
         reused=reused,

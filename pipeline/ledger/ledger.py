@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from pipeline.alerts.rules import AlertConfig
+from pipeline.alerts.config import AlertConfig
 from pipeline.core.counters import StageCounters
 from pipeline.core.records import OutRecord
 from pipeline.core.topics import Topics

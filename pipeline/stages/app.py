@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from pipeline.alerts.rules import alert_config
+from pipeline.alerts.config import alert_config
 from pipeline.core.counters import StageCounters
 from pipeline.core.kafka import BatchSender
 from pipeline.core.settings import Settings

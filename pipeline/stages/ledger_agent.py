@@ -24,7 +24,7 @@ import time
 
 import faust
 
-from pipeline.alerts.rules import AlertConfig
+from pipeline.alerts.config import AlertConfig
 from pipeline.core import kafka
 from pipeline.core.topics import Topics
 from pipeline.enrich.facts import decoder

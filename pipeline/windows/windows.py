@@ -14,7 +14,8 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pipeline.alerts.rules import AlertConfig, History, evaluate
+from pipeline.alerts.config import AlertConfig
+from pipeline.alerts.rules import History, evaluate
 from pipeline.windows.window import Counted, Window, window_of
 from schemas.alert import Alert
 from schemas.metrics import MetricsWindow
