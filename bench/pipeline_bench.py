@@ -60,7 +60,7 @@ async def measure(posts: int, backend: str, batch: int) -> None:
                 )
                 print(
                     f"  unique {c.unique:,}, duplicates {c.duplicates:,}, stored {c.stored:,}, "
-                    f"windows {c.partials_consumed:,} partials"
+                    f"windows {c.facts_consumed:,} facts"
                 )
     finally:
         broker.stop()
