@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## a synthetic campaign through the whole pipeline, live counts on screen
@@ -27,7 +27,7 @@ bench: $(STAMP)  ## prints the measured figures: language ID, near duplicates, s
 	$(BIN)/python bench/langid_bench.py
 	$(BIN)/python bench/neardup_bench.py
 	$(BIN)/python bench/store_bench.py
-	$(BIN)/python bench/pipeline_bench.py
+	$(BIN)/python bench/throughput_bench.py $(BENCH_ARGS)
 
 faults: $(STAMP)  ## kill -9, PostgreSQL stopped, broker restarted, 1-3 workers: same results (minutes)
 	$(BIN)/pytest -q -s -m faults $(PYTEST_ARGS)

@@ -1,0 +1,179 @@
+"""Throughput, hashwatch against a Quix Streams app doing the same work (``bench/quix_app.py``),
+in one run, on the same posts and the same embedded broker.
+
+A synthetic campaign is published once; every run then gets its own byte-for-byte copy of that
+raw topic (same keys, partitions and order; copying is not timed) under its own topic prefix,
+so each starts from offset 0 with nothing of the others downstream. Runs are interleaved
+(hashwatch, Quix, per backend, per round) so a busy machine slows both alike: compare the
+ratio, not the absolute figures. Each is timed from its first raw record consumed until every
+post is enriched, through the ledger and stored, with the ledger told "end of input" once
+every raw record was read (``hashwatch run``'s archive mode); start-up (model loading, group
+join) is printed apart. hashwatch runs in this process (a worker and its store sink, as
+``hashwatch worker`` does); the Quix app in a child process (it installs signal handlers).
+
+    .venv/bin/python bench/throughput_bench.py [--posts 20000] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from agents.publisher import KafkaPublisher
+from agents.synth.collector import SynthCollector, SynthConfig
+from pipeline.core import kafka
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.settings import Settings
+from pipeline.core.topics import Topics, create_topics
+from pipeline.runner import wait_drained
+from pipeline.session import session
+
+PARTITIONS = 4
+Records = dict[int, list[tuple[bytes | None, bytes]]]  # partition -> [(key, value)]
+
+
+async def publish_once(bootstrap: str, posts: int) -> Records:
+    """The synthetic campaign on a source raw topic, read back by partition."""
+    topics = Topics("source")
+    await create_topics(bootstrap, topics, PARTITIONS)
+    publisher = KafkaPublisher(bootstrap, topics)
+    await publisher.start()
+    stats = await SynthCollector(publisher, SynthConfig(seed=11), count=posts, live=False).run()
+    await publisher.stop()
+    reader = kafka.consumer(bootstrap, topics.raw, group_id=None, enable_auto_commit=False)
+    await reader.start()
+    records: Records = defaultdict(list)
+    try:
+        got = 0
+        while got < stats.posts:  # count records: Tansu's end offsets lag (README)
+            batch = await reader.getmany(timeout_ms=1000)
+            for tp, recs in batch.items():
+                records[tp.partition].extend((r.key, r.value or b"") for r in recs)
+                got += len(recs)
+    finally:
+        await reader.stop()
+    return records
+
+
+async def copy_raw(bootstrap: str, prefix: str, records: Records) -> int:
+    """Topics for ``prefix``, its raw topic holding exactly ``records``; how many."""
+    topics = Topics(prefix)
+    await create_topics(bootstrap, topics, PARTITIONS)
+    producer = kafka.producer(bootstrap, max_batch_size=1024 * 1024, max_request_size=4 << 20)
+    await producer.start()
+    try:
+        futures = []
+        for partition, recs in records.items():
+            batch = producer.create_batch()
+            for key, value in recs:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    sent = await producer.send_batch(batch, topics.raw, partition=partition)
+                    futures.append(sent)
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topics.raw, partition=partition))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sum(len(r) for r in records.values())
+
+
+async def run_hashwatch(broker: str, prefix: str, backend: str, expect: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            broker=broker, data_dir=Path(tmp), lang_backend=backend, topic_prefix=prefix
+        )
+        began = time.perf_counter()
+        async with session(settings) as s:
+            c = s.worker.counters
+            while c.raw_consumed == 0:
+                await asyncio.sleep(0.002)
+            first = time.perf_counter()
+            await wait_drained(s.worker, expect, final=True)
+            end = time.perf_counter()
+            return {
+                "startup_s": first - began,
+                "run_s": end - first,
+                "unique": c.unique,
+                "duplicates": c.duplicates,
+                "enriched": c.enriched_sent,
+            }
+
+
+async def run_quix(bootstrap: str, prefix: str, backend: str, expect: int) -> dict[str, float]:
+    app = Path(__file__).with_name("quix_app.py")
+    args = ["--bootstrap", bootstrap, "--prefix", prefix, "--expect", str(expect)]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(app), *args, "--backend", backend,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the Quix app failed ({proc.returncode})")
+    result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+async def measure(posts: int, backends: list[str], rounds: int) -> None:
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        await broker.wait_ready()
+        records = await publish_once(broker.bootstrap, posts)
+        n = sum(len(r) for r in records.values())
+        print(f"{n:,} raw records ({posts:,} synthetic posts asked), {PARTITIONS} partitions")
+        results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+        for round_ in range(rounds):
+            for backend in backends:
+                for system in ("hashwatch", "quix"):
+                    prefix = f"{system}-{backend}-{round_}"
+                    await copy_raw(broker.bootstrap, prefix, records)
+                    if system == "hashwatch":
+                        r = await run_hashwatch(broker.url, prefix, backend, n)
+                    else:
+                        r = await run_quix(broker.bootstrap, prefix, backend, n)
+                    results[(system, backend)].append(r)
+                    print(
+                        f"  round {round_ + 1} {backend:9} {system:9} "
+                        f"{n / r['run_s']:7,.0f} posts/s  ({r['run_s']:.2f}s; start-up "
+                        f"{r['startup_s']:.2f}s; unique {r['unique']:,}, duplicates "
+                        f"{r['duplicates']:,}, enriched {r['enriched']:,})",
+                        flush=True,
+                    )
+        print("posts/s (median of rounds), raw topic -> enriched -> store, one process each:")
+        for backend in backends:
+            rate = {
+                system: n / statistics.median(r["run_s"] for r in results[(system, backend)])
+                for system in ("hashwatch", "quix")
+            }
+            ratio = rate["hashwatch"] / rate["quix"]
+            verdict = "met" if ratio >= 1.0 else "MISSED"
+            print(
+                f"  {backend:9} hashwatch {rate['hashwatch']:7,.0f}  quix {rate['quix']:7,.0f}  "
+                f"ratio {ratio:.2f}x  (goal >= 1.0x: {verdict})"
+            )
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, default=20_000)
+    parser.add_argument("--backend", action="append", help="fasttext, cascade (default: both)")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("pipeline.windows").setLevel(logging.ERROR)  # the campaign's alerts
+    asyncio.run(measure(args.posts, args.backend or ["fasttext", "cascade"], args.rounds))
+
+
+if __name__ == "__main__":
+    main()
