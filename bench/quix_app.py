@@ -24,11 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from profiling import Profile
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import SerializationContext, Serializer
 from quixstreams.sinks import BatchingSink, SinkBatch
 
 from pipeline.alerts.config import alert_config
+from pipeline.core import kafka
 from pipeline.core.counters import StageCounters
 from pipeline.core.records import InRecord, OutRecord
 from pipeline.core.settings import Settings
@@ -79,7 +81,7 @@ class _StoreSink(BatchingSink):
 
 
 def build(
-    bootstrap: str, prefix: str, expect: int, backend: str, store_url: str
+    bootstrap: str, prefix: str, expect: int, backend: str, store_url: str, spy: Profile
 ) -> tuple[Application, dict[str, float], StageCounters]:
     """The app, the clock readings it fills in (``first``, ``end``) and its counters."""
     settings = Settings()
@@ -122,7 +124,11 @@ def build(
         auto_create_topics=False,  # created by hashwatch with their layout (see core/kafka)
         use_changelog_topics=False,  # hashwatch's state is the facts log, not Quix's stores
         loglevel="WARNING",
-        consumer_extra_config={"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+        consumer_extra_config={  # the same consumer settings as hashwatch's (pipeline/core/kafka)
+            "session.timeout.ms": kafka.SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": kafka.HEARTBEAT_INTERVAL_MS,
+            "fetch.wait.max.ms": kafka.FETCH_MAX_WAIT_MS,
+        },
     )
     raw = app.topic(topics.raw, value_deserializer="bytes", key_deserializer="bytes")
     facts = app.topic(
@@ -143,7 +149,8 @@ def build(
 
     def enrich(value: bytes, key: bytes | None, ts: int, headers: Any) -> list[bytes]:
         if not clock:
-            clock["first"] = time.perf_counter()
+            spy.start()
+            clock["first"], clock["cpu"] = time.perf_counter(), time.process_time()
         ctx = message_context()
         result = enricher.process([InRecord(ctx.topic, ctx.partition, ctx.offset, key, value)])
         for partition, event_ts in result.marks.items():
@@ -168,6 +175,8 @@ def build(
             and sink.alerts_stored >= counters.alerts_sent
         ):
             clock.setdefault("end", time.perf_counter())
+            clock.setdefault("cpu_end", time.process_time())
+            spy.stop()
             app.stop()
 
     sink = _StoreSink(store, topics, done)
@@ -190,13 +199,15 @@ def main() -> None:
     parser.add_argument("--expect", type=int, required=True, help="raw records to go through")
     parser.add_argument("--backend", default="fasttext")
     parser.add_argument("--store", help="sqlite:///... (default: a temporary file)")
+    parser.add_argument("--profile", type=Path, help="py-spy the timed window into this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pipeline.windows").setLevel(logging.ERROR)  # the campaign's alerts
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.store or f"sqlite://{Path(tmp) / 'quix.sqlite'}"
-        app, clock, c = build(args.bootstrap, args.prefix, args.expect, args.backend, url)
+        spy = Profile(args.profile)
+        app, clock, c = build(args.bootstrap, args.prefix, args.expect, args.backend, url, spy)
         built = time.perf_counter()
         app.run()
     print(
@@ -206,6 +217,7 @@ def main() -> None:
                 "startup_s": clock["first"] - began,
                 "model_s": built - began,
                 "run_s": clock["end"] - clock["first"],
+                "cpu_s": clock["cpu_end"] - clock["cpu"],
                 "unique": c.unique,
                 "duplicates": c.duplicates,
                 "enriched": c.enriched_sent,

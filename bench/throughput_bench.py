@@ -27,6 +27,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from profiling import Profile
+
 from agents.publisher import KafkaPublisher
 from agents.synth.collector import SynthCollector, SynthConfig
 from pipeline.core import kafka
@@ -86,7 +88,9 @@ async def copy_raw(bootstrap: str, prefix: str, records: Records) -> int:
     return sum(len(r) for r in records.values())
 
 
-async def run_hashwatch(broker: str, prefix: str, backend: str, expect: int) -> dict[str, float]:
+async def run_hashwatch(
+    broker: str, prefix: str, backend: str, expect: int, profile: Path | None
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             broker=broker, data_dir=Path(tmp), lang_backend=backend, topic_prefix=prefix
@@ -96,21 +100,29 @@ async def run_hashwatch(broker: str, prefix: str, backend: str, expect: int) -> 
             c = s.worker.counters
             while c.raw_consumed == 0:
                 await asyncio.sleep(0.002)
-            first = time.perf_counter()
+            spy = Profile(profile)
+            spy.start()  # (blocks 0.3 s when profiling: figures then are not the ones to quote)
+            first, cpu = time.perf_counter(), time.process_time()
             await wait_drained(s.worker, expect, final=True)
             end = time.perf_counter()
+            spy.stop()
             return {
                 "startup_s": first - began,
                 "run_s": end - first,
+                "cpu_s": time.process_time() - cpu,
                 "unique": c.unique,
                 "duplicates": c.duplicates,
                 "enriched": c.enriched_sent,
             }
 
 
-async def run_quix(bootstrap: str, prefix: str, backend: str, expect: int) -> dict[str, float]:
+async def run_quix(
+    bootstrap: str, prefix: str, backend: str, expect: int, profile: Path | None
+) -> dict[str, float]:
     app = Path(__file__).with_name("quix_app.py")
     args = ["--bootstrap", bootstrap, "--prefix", prefix, "--expect", str(expect)]
+    if profile is not None:
+        args += ["--profile", str(profile)]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(app), *args, "--backend", backend,
         stdout=asyncio.subprocess.PIPE,
@@ -122,7 +134,9 @@ async def run_quix(bootstrap: str, prefix: str, backend: str, expect: int) -> di
     return result
 
 
-async def measure(posts: int, backends: list[str], rounds: int) -> None:
+async def measure(
+    posts: int, backends: list[str], rounds: int, systems: list[str], profiles: Path | None
+) -> None:
     broker = EmbeddedBroker()
     broker.start()
     try:
@@ -133,22 +147,26 @@ async def measure(posts: int, backends: list[str], rounds: int) -> None:
         results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
         for round_ in range(rounds):
             for backend in backends:
-                for system in ("hashwatch", "quix"):
+                for system in systems:
                     prefix = f"{system}-{backend}-{round_}"
                     await copy_raw(broker.bootstrap, prefix, records)
+                    profile = profiles / f"{prefix}.txt" if profiles else None
                     if system == "hashwatch":
-                        r = await run_hashwatch(broker.url, prefix, backend, n)
+                        r = await run_hashwatch(broker.url, prefix, backend, n, profile)
                     else:
-                        r = await run_quix(broker.bootstrap, prefix, backend, n)
+                        r = await run_quix(broker.bootstrap, prefix, backend, n, profile)
                     results[(system, backend)].append(r)
                     print(
                         f"  round {round_ + 1} {backend:9} {system:9} "
                         f"{n / r['run_s']:7,.0f} posts/s  ({r['run_s']:.2f}s; start-up "
-                        f"{r['startup_s']:.2f}s; unique {r['unique']:,}, duplicates "
-                        f"{r['duplicates']:,}, enriched {r['enriched']:,})",
+                        f"{r['startup_s']:.2f}s; CPU {r['cpu_s'] / r['run_s']:.0%}; "
+                        f"unique {r['unique']:,}, duplicates {r['duplicates']:,}, "
+                        f"enriched {r['enriched']:,})",
                         flush=True,
                     )
         print("posts/s (median of rounds), raw topic -> enriched -> store, one process each:")
+        if len(systems) < 2:
+            return
         for backend in backends:
             rate = {
                 system: n / statistics.median(r["run_s"] for r in results[(system, backend)])
@@ -169,10 +187,16 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--backend", action="append", help="fasttext, cascade (default: both)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--only", choices=["hashwatch", "quix"], help="run one system (to profile it)"
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy each timed window into this folder")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pipeline.windows").setLevel(logging.ERROR)  # the campaign's alerts
-    asyncio.run(measure(args.posts, args.backend or ["fasttext", "cascade"], args.rounds))
+    systems = [args.only] if args.only else ["hashwatch", "quix"]
+    backends = args.backend or ["fasttext", "cascade"]
+    asyncio.run(measure(args.posts, backends, args.rounds, systems, args.profile))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@
 - Consumers in a group commit by hand (only what was fully handled) and use short session and
   heartbeat timeouts: on Tansu a new member otherwise waits ~30 s to join its group, and a
   worker killed with -9 is noticed only after the session timeout.
+- Every consumer, Faust's too (``pipeline.stages.app``), waits at most ``FETCH_MAX_WAIT_MS``
+  for a fetch: Tansu 0.6.0 answers a fetch that found nothing only when that wait is over,
+  even if records arrive meanwhile, so each stage of the pipeline (raw, facts, enriched) can
+  sit out a whole wait (aiokafka's default 500 ms, Faust's 1,500 ms) per hop: measured, the
+  pipeline ran at half speed and its latency was seconds (bench/throughput_bench.py).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ aiokafka.admin.client.MetadataRequest = _MetadataRequest
 
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 1000
+FETCH_MAX_WAIT_MS = 50  # see above; an idle consumer asks 20 times a second, which costs ~nothing
 
 
 def producer(bootstrap: str, *, client_id: str = "hashwatch", **options: Any) -> AIOKafkaProducer:
@@ -66,7 +72,10 @@ def consumer(
     bootstrap: str, *topics: str, group_id: str | None, **options: Any
 ) -> AIOKafkaConsumer:
     """A consumer reading from the earliest offset; in a group, offsets are committed by hand."""
-    defaults: dict[str, Any] = {"auto_offset_reset": "earliest"}
+    defaults: dict[str, Any] = {
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+    }
     if group_id is not None:
         defaults.update(
             enable_auto_commit=False,

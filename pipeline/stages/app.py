@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import faust
-
 from pipeline.alerts.config import alert_config
 from pipeline.core.counters import StageCounters
 from pipeline.core.kafka import BatchSender
@@ -11,6 +9,7 @@ from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.enrich.langid import Detector
 from pipeline.stages import enrich_agent, ledger_agent
+from pipeline.stages.transport import App
 from pipeline.stages.worker import Worker
 
 
@@ -22,7 +21,7 @@ def create_worker(
     counters: StageCounters | None = None,
 ) -> Worker:
     """Build the app with its stream processors; the storage sink runs beside it."""
-    app = faust.App(
+    app = App(
         f"{settings.topic_prefix}-worker",
         broker=broker_url,
         store="memory://",
