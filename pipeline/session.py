@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.core.broker import broker_url
 from pipeline.core.settings import Settings, redact_url
 from pipeline.core.topics import Topics, create_topics, keep_topics
-from pipeline.enrich.langid import make_detector
+from pipeline.enrich.langid import make_detector, warm_up
 from pipeline.ops.prometheus import attach_faust_sensor, worker_registry
 from pipeline.sinks import Store, open_store
 from pipeline.sinks.store_sink import StoreSink
@@ -47,7 +47,8 @@ async def session(
         store = open_store(settings.store_url())
         await store.open()
         log.info("store: %s", redact_url(store.url))
-        worker = create_worker(settings, url, make_detector(settings.lang_backend))
+        detector = make_detector(settings.lang_backend)
+        worker = create_worker(settings, url, detector)
         sink = StoreSink(store, bootstrap, settings, worker.counters, worker.sender.send)
         if metrics is not None:  # Faust's sensor must be attached before start
             attach_faust_sensor(worker.app, metrics)
@@ -55,8 +56,11 @@ async def session(
         worker.app.in_worker = True
         try:
             await worker.sender.start()
-            # Both join a consumer group, which takes seconds on Tansu: join at once.
-            await asyncio.gather(worker.app.start(), sink.start())
+            # Both join a consumer group, which takes seconds on Tansu: join at once, and load
+            # the language models meanwhile.
+            await asyncio.gather(
+                worker.app.start(), sink.start(), asyncio.to_thread(warm_up, detector)
+            )
             keeper = asyncio.create_task(keep_topics(bootstrap, topics, settings.partitions))
             try:
                 yield Session(settings, bootstrap, topics, worker, sink, store)

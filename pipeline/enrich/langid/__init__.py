@@ -12,7 +12,12 @@ from pipeline.enrich.langid.base import UND, Detection, Detector
 
 BACKENDS: tuple[str, ...] = ("cascade", "fasttext", "lingua", "langdetect")
 
-__all__ = ["BACKENDS", "UND", "Detection", "Detector", "make_detector"]
+__all__ = ["BACKENDS", "UND", "Detection", "Detector", "make_detector", "warm_up"]
+
+# A sentence fastText is sure of: the cascade does not pass it on to lingua, whose models
+# (all of them: ~9 s and 1.3 GB, holding the GIL for up to a second at a time) stay loaded on
+# first use of each language, or at once with ``lingua_backend.preload()``.
+WARM_UP_TEXT = "The campaign started this morning and thousands of people joined it."
 
 
 def make_detector(backend: str = "cascade", languages: Sequence[str] | None = None) -> Detector:
@@ -38,3 +43,9 @@ def make_detector(backend: str = "cascade", languages: Sequence[str] | None = No
 
         return LangdetectDetector(languages)
     raise ValueError(f"unknown language backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def warm_up(detector: Detector) -> None:
+    """Load the detector's main model now, before the first batch waits for it: start-up,
+    run in a thread while the worker joins its group."""
+    detector.detect_batch([WARM_UP_TEXT])
