@@ -65,6 +65,11 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
 
+    @property
+    def pid(self) -> int | None:
+        """The Tansu process's id while it runs (benches read its CPU time)."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> None:
         listener = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115

@@ -1,0 +1,160 @@
+"""One worker against two on a 4-partition raw topic: posts/s and the ratio.
+
+The synthetic campaign is published once; each run gets its own copy of the raw topic (as in
+``throughput_bench.py``) and N ``hashwatch worker`` processes (fastText, each with its own
+SQLite store) started together. Throughput is read from outside, off Kafka timestamps: from the
+first fact batch the enrich stage published (so the group join does not count) to the last
+enriched record, the ledger being told "end of input" once every raw record has its fact (so
+its wait for quiet partitions does not count either); store writes go on beside. The enrich
+stage runs on every raw partition, split between the workers; the ledger (one partition)
+runs in one of them, whichever the group gives it.
+
+    .venv/bin/python bench/workers_bench.py [--posts 20000] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from throughput_bench import copy_raw, publish_once
+
+from pipeline.core import kafka
+from pipeline.core.broker import EmbeddedBroker
+from pipeline.core.records import OutRecord
+from pipeline.core.topics import Topics
+from pipeline.enrich.facts import FactBatch, decoder, encoder
+from pipeline.stages.worker import FACTS_KEY
+
+GOAL = 1.8
+QUIET_S = 5.0  # the enriched topic is complete once nothing new came for this long
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (and its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int]:
+    """(seconds from the first fact batch to the last enriched record, enriched records):
+    once the facts log holds a fact for every raw record, the end of input is sent to the
+    ledger (as ``hashwatch run`` does), which then releases everything it holds."""
+    reader = kafka.consumer(bootstrap, topics.facts, group_id=None, enable_auto_commit=False)
+    await reader.start()
+    first, facts = 0, 0
+    try:
+        while facts < expect:
+            batch = await reader.getmany(timeout_ms=500, max_records=10_000)
+            for recs in batch.values():
+                first = first or recs[0].timestamp
+                facts += sum(len(decoder.decode(r.value or b"").facts) for r in recs)
+    finally:
+        await reader.stop()
+    sender = kafka.BatchSender(bootstrap)
+    await sender.start()
+    end = encoder.encode(FactBatch(worker="bench", end=True))
+    await sender.send([OutRecord(topics.facts, FACTS_KEY, end)])
+    await sender.stop()
+    reader = kafka.consumer(bootstrap, topics.enriched, group_id=None, enable_auto_commit=False)
+    await reader.start()
+    last, got, quiet_since = 0, 0, time.monotonic()
+    try:
+        while time.monotonic() - quiet_since < QUIET_S:
+            batch = await reader.getmany(timeout_ms=500, max_records=10_000)
+            for recs in batch.values():
+                got += len(recs)
+                last = max(last, *(r.timestamp for r in recs))
+                quiet_since = time.monotonic()
+    finally:
+        await reader.stop()
+    return (last - first) / 1000, got
+
+
+async def run(
+    bootstrap: str, url: str, prefix: str, workers: int, expect: int
+) -> tuple[float, int, float]:
+    """(raw records/s, enriched records, CPU seconds of the workers)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for i in range(workers):
+            env = {
+                **os.environ,
+                "HASHWATCH_BROKER": url,
+                "HASHWATCH_TOPIC_PREFIX": prefix,
+                "HASHWATCH_DATA_DIR": str(Path(tmp) / f"w{i}"),
+                "HASHWATCH_LANG_BACKEND": "fasttext",
+            }
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-c",
+                    "from pipeline.cli import main; main()",
+                    "worker",
+                    env=env,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
+        try:
+            seconds, got = await timed(bootstrap, Topics(prefix), expect)
+            cpu = sum(_cpu_s(p.pid) for p in procs)
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                await p.wait()
+    return expect / seconds, got, cpu
+
+
+async def measure(posts: int, rounds: int) -> None:
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        await broker.wait_ready()
+        records = await publish_once(broker.bootstrap, posts)
+        n = sum(len(r) for r in records.values())
+        print(f"{n:,} raw records on 4 partitions, fastText, 1 vs 2 worker processes")
+        rates: dict[int, list[float]] = {1: [], 2: []}
+        for round_ in range(rounds):
+            for workers in (1, 2):
+                prefix = f"workers{workers}-{round_}"
+                await copy_raw(broker.bootstrap, prefix, records)
+                assert broker.pid is not None
+                began = _cpu_s(broker.pid)
+                rate, got, cpu = await run(broker.bootstrap, broker.url, prefix, workers, n)
+                broker_cpu = _cpu_s(broker.pid) - began
+                rates[workers].append(rate)
+                print(
+                    f"  round {round_ + 1}: {workers} worker(s) {rate:7,.0f} posts/s "
+                    f"({got:,} enriched; CPU: workers {cpu:.1f}s, broker {broker_cpu:.1f}s; "
+                    f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+                    flush=True,
+                )
+        one, two = max(rates[1]), max(rates[2])
+        verdict = "met" if two / one >= GOAL else "MISSED"
+        print(
+            f"best of rounds: 1 worker {one:,.0f}, 2 workers {two:,.0f} posts/s: "
+            f"{two / one:.2f}x (goal >= {GOAL}x: {verdict})"
+        )
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(measure(args.posts, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
