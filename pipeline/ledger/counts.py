@@ -9,53 +9,110 @@ a new wave, not the same cluster.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+
+import numpy as np
 
 from pipeline.enrich.facts import Fact
 from pipeline.enrich.neardup import NearDupIndex
 from schemas.enriched import Language, MediaSummary
 
 
-@dataclass(slots=True)
-class _Count:
-    n: int
-    last: float
+def _hash(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
 
 
 class _Counter:
-    """Counts per key with a last-seen time; ``expire`` drops keys quiet for a window."""
+    """Counts per key with a last-seen time; ``expire`` drops keys quiet for a window.
 
-    def __init__(self, window_s: float) -> None:
+    A key is kept as a 64-bit hash (as ``SeenPosts`` keeps uids): recent keys in a dict, the
+    rest in sorted numpy arrays of hash, count and last time (24 bytes a key instead of a
+    dict entry, a string and an object, ~170-200 bytes), merged in every ``freeze_every``
+    new keys. Two keys sharing a 64-bit hash among millions has odds below one in a million.
+    """
+
+    def __init__(self, window_s: float, freeze_every: int = 20_000) -> None:
         self.window_s = window_s
-        self.counts: dict[str, _Count] = {}
+        self.freeze_every = freeze_every
+        self._recent: dict[int, list[float]] = {}  # hash -> [count, last]
+        self._keys = np.empty(0, np.uint64)
+        self._counts = np.empty(0, np.int64)
+        self._lasts = np.empty(0, np.float64)
         self._swept = -float("inf")
 
     def __len__(self) -> int:
-        return len(self.counts)
+        return len(self._keys) + len(self._recent)
+
+    def _find(self, h: int) -> int:
+        """Index of ``h`` in the frozen arrays, or -1."""
+        i = int(np.searchsorted(self._keys, np.uint64(h)))
+        return i if i < len(self._keys) and int(self._keys[i]) == h else -1
 
     def bump(self, key: str, ts: float) -> int:
         """Count one more for ``key`` at ``ts``; the count after it, restarting after a quiet
         window."""
-        c = self.counts.get(key)
-        if c is None or ts - c.last > self.window_s:
-            c = self.counts[key] = _Count(0, ts)
-        c.n += 1
-        c.last = max(c.last, ts)
-        return c.n
+        h = _hash(key)
+        c = self._recent.get(h)
+        if c is not None:
+            n, last = c
+        elif (i := self._find(h)) >= 0:
+            n, last = int(self._counts[i]), float(self._lasts[i])
+        else:
+            n, last = 0, ts
+        if ts - last > self.window_s:
+            n, last = 0, ts
+        n, last = n + 1, max(last, ts)
+        if c is not None:
+            c[0], c[1] = n, last
+        elif i >= 0:
+            self._counts[i], self._lasts[i] = n, last
+        else:
+            self._recent[h] = [n, last]
+            if len(self._recent) >= self.freeze_every:
+                self._freeze()
+        return int(n)
 
     def get(self, key: str, ts: float) -> int:
-        c = self.counts.get(key)
-        return 0 if c is None or ts - c.last > self.window_s else c.n
+        h = _hash(key)
+        c = self._recent.get(h)
+        if c is None:
+            i = self._find(h)
+            if i < 0:
+                return 0
+            c = [float(self._counts[i]), float(self._lasts[i])]
+        return 0 if ts - c[1] > self.window_s else int(c[0])
 
     def expire(self, watermark: float) -> int:
         """Drop quiet keys; a full sweep at most once per tenth of a window of event time."""
         if watermark - self._swept < self.window_s / 10:
             return 0
         self._swept = watermark
-        stale = [k for k, c in self.counts.items() if c.last < watermark - self.window_s]
-        for key in stale:
-            del self.counts[key]
-        return len(stale)
+        horizon = watermark - self.window_s
+        stale = [h for h, (_, last) in self._recent.items() if last < horizon]
+        for h in stale:
+            del self._recent[h]
+        keep = self._lasts >= horizon
+        dropped = len(stale) + int((~keep).sum())
+        if dropped > len(stale):
+            self._keys, self._counts, self._lasts = (
+                self._keys[keep],
+                self._counts[keep],
+                self._lasts[keep],
+            )
+        return dropped
+
+    def _freeze(self) -> None:
+        recent, self._recent = self._recent, {}
+        keys = np.concatenate([self._keys, np.fromiter(recent, np.uint64, len(recent))])
+        counts = np.concatenate(
+            [self._counts, np.fromiter((c[0] for c in recent.values()), np.int64, len(recent))]
+        )
+        lasts = np.concatenate(
+            [self._lasts, np.fromiter((c[1] for c in recent.values()), np.float64, len(recent))]
+        )
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._counts, self._lasts = keys[order], counts[order], lasts[order]
 
 
 class Clusters:
