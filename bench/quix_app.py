@@ -21,6 +21,7 @@ import json
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ class _StoreSink(BatchingSink):
     def __init__(self, store: SqliteStore, topics: Topics, done: Any) -> None:
         super().__init__()
         self.store, self.topics, self.done = store, topics, done
-        self.loop = asyncio.new_event_loop()
+        self.loop = asyncio.new_event_loop()  # one thread for every SQLite call of the store
+        self.loop.set_default_executor(ThreadPoolExecutor(1, thread_name_prefix="store"))
         self.stored = self.alerts_stored = 0
 
     def write(self, batch: SinkBatch) -> None:
