@@ -8,8 +8,8 @@ so each starts from offset 0 with nothing of the others downstream. Runs are int
 ratio, not the absolute figures. Each is timed from its first raw record consumed until every
 post is enriched, through the ledger and stored, with the ledger told "end of input" once
 every raw record was read (``hashwatch run``'s archive mode); start-up (model loading, group
-join) is printed apart. hashwatch runs in this process (a worker and its store sink, as
-``hashwatch worker`` does); the Quix app in a child process (it installs signal handlers).
+join) is printed apart. Each run is a fresh child process (no model loaded yet): hashwatch as a
+worker and its store sink (what ``hashwatch worker`` runs), the Quix app as ``quix_app.py``.
 
     .venv/bin/python bench/throughput_bench.py [--posts 20000] [--rounds 1]
 """
@@ -116,6 +116,19 @@ async def run_hashwatch(
             }
 
 
+async def run_child(script: Path, args: list[str]) -> dict[str, float]:
+    """Run a system in its own process (a fresh interpreter, no model loaded yet); its result
+    is the JSON of its last line."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), *args, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script.name} {' '.join(args)} failed ({proc.returncode})")
+    result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
 async def run_quix(
     bootstrap: str, prefix: str, backend: str, expect: int, profile: Path | None
 ) -> dict[str, float]:
@@ -123,15 +136,7 @@ async def run_quix(
     args = ["--bootstrap", bootstrap, "--prefix", prefix, "--expect", str(expect)]
     if profile is not None:
         args += ["--profile", str(profile)]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(app), *args, "--backend", backend,
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"the Quix app failed ({proc.returncode})")
-    result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
-    return result
+    return await run_child(app, [*args, "--backend", backend])
 
 
 async def measure(
@@ -152,7 +157,10 @@ async def measure(
                     await copy_raw(broker.bootstrap, prefix, records)
                     profile = profiles / f"{prefix}.txt" if profiles else None
                     if system == "hashwatch":
-                        r = await run_hashwatch(broker.url, prefix, backend, n, profile)
+                        args = ["--child", broker.url, prefix, backend, str(n)]
+                        if profile is not None:
+                            args += ["--profile", str(profile)]
+                        r = await run_child(Path(__file__), args)
                     else:
                         r = await run_quix(broker.bootstrap, prefix, backend, n, profile)
                     results[(system, backend)].append(r)
@@ -191,9 +199,15 @@ def main() -> None:
         "--only", choices=["hashwatch", "quix"], help="run one system (to profile it)"
     )
     parser.add_argument("--profile", type=Path, help="py-spy each timed window into this folder")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)  # broker prefix backend n
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pipeline.windows").setLevel(logging.ERROR)  # the campaign's alerts
+    if args.child:
+        url, prefix, backend, n = args.child
+        run = run_hashwatch(url, prefix, backend, int(n), args.profile)
+        print(json.dumps(asyncio.run(run)))
+        return
     systems = [args.only] if args.only else ["hashwatch", "quix"]
     backends = args.backend or ["fasttext", "cascade"]
     asyncio.run(measure(args.posts, backends, args.rounds, systems, args.profile))
