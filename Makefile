@@ -23,14 +23,14 @@ lint: $(STAMP)  ## ruff, mypy, and the import contracts (no cycles, layers as in
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)  ## prints the measured figures: language ID, near duplicates, store, pipeline (~10 min)
-	$(BIN)/python bench/langid_bench.py
-	$(BIN)/python bench/neardup_bench.py
-	$(BIN)/python bench/store_bench.py
-	$(BIN)/python bench/throughput_bench.py $(THROUGHPUT_ARGS)
-	$(BIN)/python bench/latency_bench.py $(LATENCY_ARGS)
-	$(BIN)/python bench/workers_bench.py $(WORKERS_ARGS)
-	$(BIN)/python bench/state_memory_bench.py
+bench: $(STAMP)  ## prints the measured figures (~10 min); a missed target does not stop the rest
+	-$(BIN)/python bench/langid_bench.py
+	-$(BIN)/python bench/neardup_bench.py
+	-$(BIN)/python bench/store_bench.py
+	-$(BIN)/python bench/throughput_bench.py $(THROUGHPUT_ARGS)
+	-$(BIN)/python bench/latency_bench.py $(LATENCY_ARGS)
+	-$(BIN)/python bench/workers_bench.py $(WORKERS_ARGS)
+	-$(BIN)/python bench/state_memory_bench.py
 
 faults: $(STAMP)  ## kill -9, PostgreSQL stopped, broker restarted, 1-3 workers: same results (minutes)
 	$(BIN)/pytest -q -s -m faults $(PYTEST_ARGS)

@@ -21,6 +21,7 @@ from agents.synth.text import labelled_copies
 from pipeline.enrich.neardup import (
     MIN_TOKENS,
     NearDupIndex,
+    Signer,
     canonical_text,
     keyed_canonical,
     word_shingles,
@@ -56,7 +57,8 @@ def run(
     min_tokens: int = MIN_TOKENS,
     **index_kw: object,
 ) -> tuple[float, float]:
-    index = NearDupIndex(**index_kw)  # type: ignore[arg-type]
+    signer_kw = {k: index_kw.pop(k) for k in ("bands", "rows", "shingles") if k in index_kw}
+    index = NearDupIndex(signer=Signer(**signer_kw), **index_kw)  # type: ignore[arg-type]
     pred: list[object] = []
     for i, (text, _) in enumerate(data):
         canonical = canonical_text(text, keep_hashtags=keep_hashtags)
@@ -164,7 +166,7 @@ def main() -> int:
 
     def minhash() -> Callable[[], object]:
         index = NearDupIndex()
-        return lambda: [index._band_hashes(index._hashes(c)) for c in uniq]
+        return lambda: [index.signer.band_hashes(index.signer.tokens(c)) for c in uniq]
 
     us_key = best_us(lambda: lambda: [keyed_canonical(t) for t in texts], n)
     us_resolve = best_us(resolve_all, n)
@@ -237,7 +239,7 @@ def main() -> int:
         idx_p, idx_r = run(data, bands=nb, rows=nr)
 
         def resolve_with(nb: int = nb, nr: int = nr) -> Callable[[], object]:
-            idx = NearDupIndex(bands=nb, rows=nr)
+            idx = NearDupIndex(signer=Signer(bands=nb, rows=nr))
             return lambda: [idx.resolve(k, c, ts) for (k, c), ts in keyed if k is not None]
 
         us = best_us(resolve_with, n)
