@@ -527,3 +527,40 @@ def test_post_of_keeps_the_event_bytes() -> None:
     raw = orjson.dumps(event("create", record=record, cid="bafyreix"))
     post = post_of(parse_event(orjson.loads(raw)), raw, PROVENANCE)
     assert bytes(post.raw) == raw and post.hashtags == []  # no facet, no tags: not a hashtag
+
+
+# A getRecord answer for a like and for a feed generator (shapes of MarshalX/atproto's
+# tests/test_atproto_client/models/test_data/extended_like_record.json and feed_record.json),
+# and a repost record as listRecords gives it: only posts and reposts are posts.
+@pytest.mark.parametrize(
+    ("collection", "value", "skipped"),
+    [
+        ("app.bsky.feed.like", {"subject": {"uri": str(URI), "cid": "bafyreidv"}}, "like"),
+        ("app.bsky.feed.generator", {"did": "did:web:feed.example", "displayName": "x"},
+         "other-collection"),
+    ],
+)  # fmt: skip
+def test_a_record_of_another_collection_holds_no_post(
+    collection: str, value: dict[str, Any], skipped: str
+) -> None:
+    value = {"$type": collection, **value, "createdAt": "2023-08-26T12:19:50.226623"}
+    record = {"uri": f"at://{DID}/{collection}/3k5u5ammyg72r", "cid": "bafyreid", "value": value}
+    with pytest.raises(NotAPost, match=skipped):
+        read(orjson.dumps(record))
+    listed = orjson.dumps({"records": [record]})
+    with pytest.raises(NotAPost, match="no-posts"):
+        read(listed)
+
+
+def test_a_repost_record_is_a_repost() -> None:
+    value = {"$type": "app.bsky.feed.repost", "subject": {"uri": str(URI), "cid": "bafyreidv"},
+             "createdAt": "2023-08-26T12:19:50.226623"}  # fmt: skip
+    record = {"uri": f"at://{DID}/app.bsky.feed.repost/3k5u5ammyg72r", "cid": "bafyrei1",
+              "value": value}  # fmt: skip
+    for line in (orjson.dumps(record), orjson.dumps({"records": [record], "cursor": "x"})):
+        [post] = read(line)
+        assert isinstance(post, Post)
+        assert post.references[0].type == "retweet" and post.references[0].uid == URI.uid
+        assert post.author.id == DID and post.text == "" and post.url is None
+        assert post.created_at == datetime(2023, 8, 26, 12, 19, 50, 226623, tzinfo=UTC)
+        assert bytes(post.raw) == orjson.dumps(record) and post.version == "bafyrei1"

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 import orjson
 
-from agents.bluesky.aturi import POST, AtUri
+from agents.bluesky.aturi import POST, REPOST, AtUri
+from agents.bluesky.events import SKIPPED, to_repost
 from agents.bluesky.record import to_post
 from agents.bluesky.times import parse_datetime
 from agents.payloads import MappingError, NotAPost
@@ -87,10 +88,16 @@ def from_view(view: object, raw: bytes, provenance: Provenance) -> Post:
 
 
 def from_record(obj: object, raw: bytes, provenance: Provenance) -> Post:
-    """``{uri, cid, value}``: a post record as its repository holds it (no handle, no view)."""
+    """``{uri, cid, value}``: a post or repost record as its repository holds it (no handle,
+    no view); ``NotAPost`` for a record of another collection (a like, a follow, a feed)."""
     if not isinstance(obj, dict):
         raise MappingError("a record is an object")
     uri = AtUri.parse(obj.get("uri"))
+    if uri.collection == REPOST:
+        value, cid = obj.get("value"), obj.get("cid")
+        return to_repost(uri, value, cid=cid, seen=None, raw=raw, provenance=provenance)
+    if uri.collection != POST:
+        raise NotAPost(SKIPPED.get(uri.collection, "other-collection"))
     return to_post(
         uri,
         obj.get("value"),
@@ -173,9 +180,10 @@ def posts_in_response(obj: object, line: bytes, provenance: Provenance) -> Itera
 
 
 def _is_post(record: bytes) -> bool:
-    """Whether a listed record is a post (``listRecords`` lists likes, follows... too)."""
+    """Whether a listed record is a post or a repost (``listRecords`` lists likes, follows...
+    too)."""
     try:
         uri = orjson.loads(record).get("uri")
-        return AtUri.parse(uri).collection == POST
+        return AtUri.parse(uri).collection in (POST, REPOST)
     except (orjson.JSONDecodeError, AttributeError, MappingError):
         return True  # not a record at all: mapping it says what is wrong
