@@ -249,6 +249,18 @@ async def test_replay_reads_pages_lines_and_stream_events_beside_x(
     assert bytes(from_event.raw) == orjson.loads(events[0])["payload"].encode()
 
 
+async def test_a_status_source_is_no_post_and_no_tweet(tmp_path: Path) -> None:
+    # GET /api/v1/statuses/:id/source, as recorded in halcy/Mastodon.py's cassettes
+    # (test_status_source.yaml): an id and a text, like an X tweet, but no post.
+    source = b'{"id":"117020586180926938","text":"the best editor? Kate","spoiler_text":""}'
+    archive = tmp_path / "source.jsonl"
+    archive.write_bytes(source + b"\n")
+    publisher = ListPublisher()
+    stats = await ReplayCollector(publisher, [archive]).run()
+    assert publisher.posts == [] and publisher.dead_letters == []
+    assert stats.skipped == {"mastodon-status-source": 1}
+
+
 # --- protocol details ----------------------------------------------------------------------------
 
 

@@ -32,6 +32,13 @@ def is_event(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("event"), str) and "stream" in obj
 
 
+def is_status_source(obj: Any) -> bool:
+    """A StatusSource (``GET /api/v1/statuses/:id/source``: ``id``, ``text``, ``spoiler_text``),
+    the plain text of a status for editing: no post, and not an X tweet, which also has an
+    ``id`` and a ``text`` but never a ``spoiler_text``."""
+    return isinstance(obj, dict) and "spoiler_text" in obj and "text" in obj and "uri" not in obj
+
+
 class MastodonArchive:
     platform = "mastodon"
     invalid = "not-a-valid-mastodon-status"
@@ -39,7 +46,7 @@ class MastodonArchive:
     def accepts(self, obj: Any) -> bool:
         if isinstance(obj, list):
             return bool(obj) and is_status(obj[0])
-        return is_status(obj) or is_event(obj)
+        return is_status(obj) or is_event(obj) or is_status_source(obj)
 
     def read(self, obj: Any, line: bytes, provenance: Provenance) -> Iterator[Mapped]:
         if isinstance(obj, list):
@@ -51,6 +58,8 @@ class MastodonArchive:
             for element in elements:
                 yield from _posts(bytes(element), provenance)
             return
+        if is_status_source(obj):
+            raise NotAPost("mastodon-status-source")
         if is_event(obj):
             event = obj["event"]
             if event == "delete":
