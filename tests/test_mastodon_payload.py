@@ -249,6 +249,21 @@ async def test_replay_reads_pages_lines_and_stream_events_beside_x(
     assert bytes(from_event.raw) == orjson.loads(events[0])["payload"].encode()
 
 
+async def test_search_and_thread_responses_list_their_statuses(tmp_path: Path) -> None:
+    # /api/v2/search and /api/v1/statuses/:id/context, shaped as in halcy/Mastodon.py's
+    # cassettes (test_search_v2.yaml, test_status_context.yaml): Statuses under a key.
+    lines = [line for line in recorded()[:6] if b'"reblog":null' in line][:3]
+    search = b'{"accounts":[],"statuses":[' + lines[0] + b'],"hashtags":[]}'
+    context = b'{"ancestors":[' + lines[1] + b'],\n"descendants":[' + lines[2] + b"]}"
+    empty = b'{"accounts":[],"statuses":[],"hashtags":[]}'
+    archive = tmp_path / "responses.jsonl"
+    archive.write_bytes(b"\n".join([search, context.replace(b"\n", b" "), empty]))
+    publisher = ListPublisher()
+    stats = await ReplayCollector(publisher, [archive]).run()
+    assert [bytes(p.raw) for p in publisher.posts] == lines
+    assert publisher.dead_letters == [] and stats.skipped == {"mastodon-no-statuses": 1}
+
+
 async def test_a_status_source_is_no_post_and_no_tweet(tmp_path: Path) -> None:
     # GET /api/v1/statuses/:id/source, as recorded in halcy/Mastodon.py's cassettes
     # (test_status_source.yaml): an id and a text, like an X tweet, but no post.

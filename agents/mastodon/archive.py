@@ -1,7 +1,8 @@
 """Mastodon payloads in archives (``hashwatch run`` / ``collect replay``), detected per line.
 
-Three shapes: an API page (a JSON array of Statuses on one line, as a timeline returns it),
-one Status per line, and streaming events in the streaming API's JSON form
+Four shapes: an API page (a JSON array of Statuses on one line, as a timeline returns it),
+a response listing Statuses under a key (a search's ``statuses``, a thread's ``ancestors`` and
+``descendants``), one Status per line, and streaming events in the streaming API's JSON form
 (``{"stream": [...], "event": "update", "payload": "<Status as a string>"}``). Each post's
 ``raw`` is the exact bytes of its own Status: an array is read element by element without
 re-encoding, an event's payload is the string the server sent.
@@ -39,6 +40,25 @@ def is_status_source(obj: Any) -> bool:
     return isinstance(obj, dict) and "spoiler_text" in obj and "text" in obj and "uri" not in obj
 
 
+def is_listing(obj: Any) -> bool:
+    """A response that lists Statuses under a key: a search (``/api/v2/search``: ``accounts``,
+    ``hashtags``, ``statuses``; grouped notifications name theirs the same way) or a thread
+    (``/api/v1/statuses/:id/context``: ``ancestors``, ``descendants``)."""
+    if not isinstance(obj, dict):
+        return False
+    if isinstance(obj.get("statuses"), list) and "accounts" in obj:
+        return True
+    return isinstance(obj.get("ancestors"), list) and isinstance(obj.get("descendants"), list)
+
+
+class _Listing(msgspec.Struct):
+    """The bytes of each Status a listing holds, as they stand in the response."""
+
+    statuses: list[msgspec.Raw] = []
+    ancestors: list[msgspec.Raw] = []
+    descendants: list[msgspec.Raw] = []
+
+
 class MastodonArchive:
     platform = "mastodon"
     invalid = "not-a-valid-mastodon-status"
@@ -46,7 +66,7 @@ class MastodonArchive:
     def accepts(self, obj: Any) -> bool:
         if isinstance(obj, list):
             return bool(obj) and is_status(obj[0])
-        return is_status(obj) or is_event(obj) or is_status_source(obj)
+        return is_status(obj) or is_event(obj) or is_status_source(obj) or is_listing(obj)
 
     def read(self, obj: Any, line: bytes, provenance: Provenance) -> Iterator[Mapped]:
         if isinstance(obj, list):
@@ -60,6 +80,9 @@ class MastodonArchive:
             return
         if is_status_source(obj):
             raise NotAPost("mastodon-status-source")
+        if is_listing(obj):
+            yield from _listed(line, provenance)
+            return
         if is_event(obj):
             event = obj["event"]
             if event == "delete":
@@ -73,6 +96,19 @@ class MastodonArchive:
             yield from _posts(payload.encode("utf-8", "surrogatepass"), provenance)
             return
         yield from _posts(line, provenance)
+
+
+def _listed(line: bytes, provenance: Provenance) -> Iterator[Mapped]:
+    try:
+        found = msgspec.json.decode(line, type=_Listing)
+    except msgspec.DecodeError as exc:  # a listed key that is not an array
+        yield MappingError(f"Status listing of another shape: {exc}")
+        return
+    elements = [*found.statuses, *found.ancestors, *found.descendants]
+    if not elements:
+        raise NotAPost("mastodon-no-statuses")
+    for element in elements:
+        yield from _posts(bytes(element), provenance)
 
 
 def _posts(raw: bytes, provenance: Provenance) -> Iterator[Mapped]:
