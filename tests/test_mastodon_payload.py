@@ -249,6 +249,17 @@ async def test_replay_reads_pages_lines_and_stream_events_beside_x(
     assert bytes(from_event.raw) == orjson.loads(events[0])["payload"].encode()
 
 
+def test_a_deleted_status_is_read_by_its_source_text() -> None:
+    # DELETE /api/v1/statuses/:id answers the Status with its source ``text`` in place of
+    # ``content`` (for redrafting), as recorded in halcy/Mastodon.py's cassettes.
+    status = orjson.loads(next(line for line in recorded() if b'"reblog":null' in line))
+    del status["content"]
+    status["text"] = "http://example.org/ and #Tag, as typed"
+    [post] = statuses(orjson.dumps(status), PROV).posts
+    assert post.text == "http://example.org/ and #Tag, as typed"
+    schema_valid(post)
+
+
 async def test_search_and_thread_responses_list_their_statuses(tmp_path: Path) -> None:
     # /api/v2/search and /api/v1/statuses/:id/context, shaped as in halcy/Mastodon.py's
     # cassettes (test_search_v2.yaml, test_status_context.yaml): Statuses under a key.
