@@ -564,3 +564,33 @@ def test_a_repost_record_is_a_repost() -> None:
         assert post.author.id == DID and post.text == "" and post.url is None
         assert post.created_at == datetime(2023, 8, 26, 12, 19, 50, 226623, tzinfo=UTC)
         assert bytes(post.raw) == orjson.dumps(record) and post.version == "bafyrei1"
+
+
+def test_a_feed_item_shown_as_reposted_is_that_repost_too() -> None:
+    # A getAuthorFeed / getTimeline item as the appview sends it: the post's view, and the
+    # reason it is in the feed (app.bsky.feed.defs#reasonRepost: by, uri, cid, indexedAt).
+    reposter = "did:plc:lw5dadzkguntwgkj2jxmulxk"
+    view = {"uri": str(URI), "cid": "bafyreiaicb", "indexedAt": "2025-02-06T17:50:34.148Z",
+            "author": {"did": DID, "handle": "theferrarilab.bsky.social"},
+            "record": {"$type": "app.bsky.feed.post", "text": "#WhereAreTheDetainees",
+                       "createdAt": "2025-02-06T17:50:33.851Z", "langs": ["en"],
+                       "tags": ["WhereAreTheDetainees"]}}  # fmt: skip
+    reason = {"$type": "app.bsky.feed.defs#reasonRepost",
+              "by": {"did": reposter, "handle": "daniloc.xyz", "displayName": "Danilo"},
+              "uri": f"at://{reposter}/app.bsky.feed.repost/3lhjo3xkuw22e",
+              "cid": "bafyreirepost", "indexedAt": "2025-02-06T17:58:31.348Z"}  # fmt: skip
+    pinned = {"post": view, "reason": {"$type": "app.bsky.feed.defs#reasonPin"}}
+    item = {"post": view, "reason": reason}
+    line = orjson.dumps({"feed": [item, pinned], "cursor": "x"})
+    original, repost, again = read(line)
+    assert original.uid == again.uid == URI.uid
+    assert original.author.handle == "theferrarilab.bsky.social"
+    assert repost.uid == f"bluesky:{reason['uri']}" and repost.version == "bafyreirepost"
+    assert repost.references[0].type == "retweet" and repost.references[0].uid == URI.uid
+    assert repost.author == Author(id=reposter, handle="daniloc.xyz", name="Danilo")
+    assert repost.created_at == datetime(2025, 2, 6, 17, 58, 31, 348000, tzinfo=UTC)
+    assert repost.text == original.text and repost.hashtags == original.hashtags
+    assert bytes(repost.raw) == orjson.dumps(item)
+    without_uri = {k: v for k, v in reason.items() if k != "uri"}
+    older = orjson.dumps({"feed": [{"post": view, "reason": without_uri}]})
+    assert [p.uid for p in read(older)] == [URI.uid]  # no repost record named: the post only

@@ -4,6 +4,7 @@
   ``embed``, ``indexedAt``), as ``searchPosts`` and ``getPosts`` return them in ``posts``,
   ``getPostThread`` in its ``thread`` (the post, its parents, its replies), feeds in
   ``feed[].post``. A view names the author's handle and display name and its media addresses.
+  A feed item shown because it was reposted is also that repost, its original at hand.
 - A record ``{uri, cid, value}``, as ``getRecord`` returns it (``listRecords``: ``records``).
 
 Each post's ``raw`` is the exact bytes of its element in the response (sliced with msgspec's
@@ -22,12 +23,14 @@ import orjson
 from agents.bluesky.aturi import POST, REPOST, AtUri
 from agents.bluesky.events import SKIPPED, to_repost
 from agents.bluesky.record import to_post
+from agents.bluesky.seen import Original
 from agents.bluesky.times import parse_datetime
 from agents.payloads import MappingError, NotAPost
 from schemas.post import Author, Post, Provenance
 
 Json = dict[str, Any]
 Result = Post | MappingError
+REASON_REPOST = "app.bsky.feed.defs#reasonRepost"
 
 
 def _is_at_uri(value: object) -> bool:
@@ -67,19 +70,11 @@ def from_view(view: object, raw: bytes, provenance: Provenance) -> Post:
     if not isinstance(view, dict):
         raise MappingError("a post view is an object")
     uri = AtUri.parse(view.get("uri"))
-    author = view.get("author")
-    if not isinstance(author, dict):
-        author = {}
-    handle, name = author.get("handle"), author.get("displayName")
     return to_post(
         uri,
         view.get("record"),
         cid=view.get("cid"),
-        author=Author(
-            id=uri.did,
-            handle=handle if isinstance(handle, str) and handle != "handle.invalid" else None,
-            name=name if isinstance(name, str) and name else None,
-        ),
+        author=_author(uri.did, view.get("author")),
         seen=parse_datetime(view.get("indexedAt")),
         raw=raw,
         provenance=provenance,
@@ -109,6 +104,49 @@ def from_record(obj: object, raw: bytes, provenance: Provenance) -> Post:
     )
 
 
+def from_feed_repost(item: object, raw: bytes, provenance: Provenance) -> Post | None:
+    """A feed item shown because it was reposted (``reason``: ``#reasonRepost``, naming who
+    and when, and since 2025 the repost record's ``uri`` and ``cid``) is that repost too, with
+    its original at hand; ``raw`` is the item's bytes. None when the reason names no repost
+    record (older appviews): without its uri the repost has no identity."""
+    if not isinstance(item, dict) or not isinstance(item.get("reason"), dict):
+        return None
+    reason: Json = item["reason"]
+    if reason.get("$type") != REASON_REPOST or "uri" not in reason:
+        return None
+    uri = AtUri.parse(reason.get("uri"))
+    if uri.collection != REPOST:
+        raise MappingError(f"a feed's repost reason names {uri}, which is not a repost")
+    original = from_view(item.get("post"), raw, provenance)
+    record = {"subject": {"uri": original.id}, "createdAt": reason.get("indexedAt")}
+    shown = Original(
+        uid=original.uid,
+        text=original.text,
+        hashtags=original.hashtags,
+        media=original.media,
+        platform_lang=original.platform_lang,
+        possibly_sensitive=original.possibly_sensitive,
+    )
+    repost = to_repost(
+        uri, record, cid=reason.get("cid"), seen=None, raw=raw, provenance=provenance,
+        original=shown,
+    )  # fmt: skip
+    by = reason.get("by")
+    return msgspec.structs.replace(repost, author=_author(uri.did, by))
+
+
+def _author(did: str, profile: object) -> Author:
+    """An author from a profile view: its handle unless the appview could not verify it."""
+    if not isinstance(profile, dict):
+        profile = {}
+    handle, name = profile.get("handle"), profile.get("displayName")
+    return Author(
+        id=did,
+        handle=handle if isinstance(handle, str) and handle != "handle.invalid" else None,
+        name=name if isinstance(name, str) and name else None,
+    )
+
+
 class _Posts(msgspec.Struct):
     posts: list[msgspec.Raw] = []
     records: list[msgspec.Raw] = []
@@ -118,6 +156,7 @@ class _Posts(msgspec.Struct):
 
 class _FeedItem(msgspec.Struct):
     post: msgspec.Raw = msgspec.Raw()
+    reason: msgspec.Raw = msgspec.Raw()
 
 
 class _ThreadNode(msgspec.Struct):
@@ -146,9 +185,11 @@ def _elements(line: bytes) -> Iterator[tuple[str, msgspec.Raw]]:
     for raw in found.records:
         yield "record", raw
     for item in found.feed:
-        post = msgspec.json.decode(item, type=_FeedItem).post
-        if post:
-            yield "view", post
+        shown = msgspec.json.decode(item, type=_FeedItem)
+        if shown.post:
+            yield "view", shown.post
+            if shown.reason and b"reasonRepost" in bytes(shown.reason):
+                yield "reposted", item
     if found.thread:
         for raw in _thread_posts(found.thread):
             yield "view", raw
@@ -173,6 +214,9 @@ def posts_in_response(obj: object, line: bytes, provenance: Provenance) -> Itera
             element = orjson.loads(data)
             if kind == "record":
                 yield from_record(element, data, provenance)
+            elif kind == "reposted":
+                if (repost := from_feed_repost(element, data, provenance)) is not None:
+                    yield repost
             else:
                 yield from_view(element, data, provenance)
         except MappingError as exc:
