@@ -249,6 +249,23 @@ async def test_replay_reads_pages_lines_and_stream_events_beside_x(
     assert bytes(from_event.raw) == orjson.loads(events[0])["payload"].encode()
 
 
+async def test_a_capture_of_the_event_stream_is_read_as_its_events(tmp_path: Path) -> None:
+    # What ``curl -N …/api/v1/streaming/hashtag?tag=…`` writes (the shape of the recorded
+    # streams in shared data): comments, ``event:`` and ``data:`` lines, CRLF or LF.
+    status = recorded()[0]
+    capture = (
+        b":)\r\n:thump\r\n\r\nevent: update\r\ndata: " + status + b"\r\n\r\n"
+        b"event: delete\ndata: 117024248092393661\n\n:thump\n"
+        b"event: status.update\ndata: " + status  # cut after its last line
+    )
+    archive = tmp_path / "hashtag.sse"
+    archive.write_bytes(capture)
+    publisher = ListPublisher()
+    stats = await ReplayCollector(publisher, [archive]).run()
+    assert [bytes(p.raw) for p in publisher.posts] == [status, status]
+    assert publisher.dead_letters == [] and stats.skipped == {"mastodon-delete-unresolved": 1}
+
+
 def test_a_deleted_status_is_read_by_its_source_text() -> None:
     # DELETE /api/v1/statuses/:id answers the Status with its source ``text`` in place of
     # ``content`` (for redrafting), as recorded in halcy/Mastodon.py's cassettes.

@@ -3,9 +3,10 @@
 Four shapes: an API page (a JSON array of Statuses on one line, as a timeline returns it),
 a response listing Statuses under a key (a search's ``statuses``, a thread's ``ancestors`` and
 ``descendants``), one Status per line, and streaming events in the streaming API's JSON form
-(``{"stream": [...], "event": "update", "payload": "<Status as a string>"}``). Each post's
-``raw`` is the exact bytes of its own Status: an array is read element by element without
-re-encoding, an event's payload is the string the server sent.
+(``{"stream": [...], "event": "update", "payload": "<Status as a string>"}``); a capture of the
+streaming API's server-sent events is read as that JSON form of each event (``sse_events``).
+Each post's ``raw`` is the exact bytes of its own Status: an array is read element by element
+without re-encoding, an event's payload is the string the server sent.
 
 A ``delete`` event names the status by its id on the server that sent it, which an archive
 does not say, so the deleted post's uid cannot be known: such lines are counted as skipped
@@ -16,16 +17,47 @@ live collector only (by the statuses seen on that instance); from an archive a r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgspec
+import orjson
 
 from agents.mastodon.payload import is_status, statuses
+from agents.mastodon.sse import Event, Item, Oversized, SseParser
 from agents.payloads import Mapped, MappingError, NotAPost
 from schemas.post import Provenance
 
 STATUS_EVENTS = frozenset({"update", "status.update"})
+# How a server-sent-event stream's lines start: a comment (Mastodon's ``:thump``) or a field.
+_SSE_LINES = (b":", b"event:", b"data:", b"id:", b"retry:")
+
+
+def is_sse(first_line: bytes) -> bool:
+    """Whether a file starting with this line is a capture of a streaming API response (``curl
+    -N …/api/v1/streaming/hashtag?tag=…``): server-sent events, not JSON lines."""
+    return first_line.removeprefix(b"\xef\xbb\xbf").startswith(_SSE_LINES)
+
+
+def sse_events(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Each event of an SSE capture in the streaming API's JSON form (what its WebSocket
+    sends, read below as any archived event), numbered by the line that ends it. The payload
+    string is the event's data as sent, so a Status's ``raw`` is its exact bytes. An event too
+    large to keep gives its first bytes, no JSON: a dead letter, as in the live collector."""
+    parser = SseParser()
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        yield from _as_json(parser.feed(line), number)
+    yield from _as_json(parser.feed(b"\n\n"), number)  # a capture cut after its last data line
+
+
+def _as_json(items: list[Item], number: int) -> Iterator[tuple[int, bytes]]:
+    for item in items:
+        if isinstance(item, Event):
+            payload = item.data.decode("utf-8", "replace")
+            yield number, orjson.dumps({"stream": [], "event": item.event, "payload": payload})
+        elif isinstance(item, Oversized):
+            yield number, item.head
 
 
 def is_event(obj: Any) -> bool:
