@@ -594,3 +594,22 @@ def test_a_feed_item_shown_as_reposted_is_that_repost_too() -> None:
     without_uri = {k: v for k, v in reason.items() if k != "uri"}
     older = orjson.dumps({"feed": [{"post": view, "reason": without_uri}]})
     assert [p.uid for p in read(older)] == [URI.uid]  # no repost record named: the post only
+
+
+def test_a_flat_thread_of_get_post_thread_v2() -> None:
+    # app.bsky.unspecced.getPostThreadV2 (lexicon in MarshalX/atproto's lexicons/): the thread
+    # is a flat list of items {uri, depth, value}, a post's value holding its view.
+    record = {"text": "#WhereAreTheDetainees", "createdAt": "2025-02-06T17:50:33.851Z"}
+    view = {"uri": str(URI), "cid": "bafyreiaicb", "indexedAt": "2025-02-06T17:50:34.148Z",
+            "author": {"did": DID, "handle": "a.bsky.social"}, "record": record}  # fmt: skip
+    post = {"$type": "app.bsky.unspecced.defs#threadItemPost", "post": view,
+            "moreParents": False, "moreReplies": 0, "opThread": True}  # fmt: skip
+    gone = {"$type": "app.bsky.unspecced.defs#threadItemNotFound"}
+    other = str(URI).replace("3kaheyt6vpc22", "3kaheyt6vpc23")
+    line = orjson.dumps({"thread": [
+        {"uri": other, "depth": -1, "value": gone},
+        {"uri": str(URI), "depth": 0, "value": post},
+    ], "hasOtherReplies": False})  # fmt: skip
+    [found] = read(line)
+    assert isinstance(found, Post) and found.uid == URI.uid
+    assert bytes(found.raw) == orjson.dumps(view)

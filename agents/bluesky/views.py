@@ -165,9 +165,20 @@ class _ThreadNode(msgspec.Struct):
     replies: list[msgspec.Raw] = []
 
 
+class _ThreadItem(msgspec.Struct):
+    value: msgspec.Raw = msgspec.Raw()
+
+
 def _thread_posts(node: msgspec.Raw) -> Iterator[msgspec.Raw]:
     """Every post of a thread: the post, its parents up the chain, its replies down the tree.
-    Blocked and not-found nodes have no post and are passed over."""
+    Blocked and not-found nodes have no post and are passed over. ``getPostThreadV2`` (what
+    the Bluesky app asks since 2025) sends the thread flat instead: a list of items, each
+    with its post in ``value``."""
+    if bytes(node).lstrip()[:1] == b"[":
+        for item in msgspec.json.decode(node, type=list[_ThreadItem]):
+            if item.value and (post := msgspec.json.decode(item.value, type=_ThreadNode).post):
+                yield post
+        return
     stack = [node]
     while stack:
         current = msgspec.json.decode(stack.pop(), type=_ThreadNode)
