@@ -217,7 +217,7 @@ def posts_in_response(obj: object, line: bytes, provenance: Provenance) -> Itera
     except (msgspec.DecodeError, RecursionError) as exc:
         yield MappingError(f"not a Bluesky response: {exc}")
         return
-    elements = [(kind, data) for kind, data in elements if kind == "view" or _is_post(data)]
+    elements = [(kind, data) for kind, data in elements if kind != "record" or _is_post(data)]
     if not elements:
         raise NotAPost("no-posts")
     for kind, data in elements:
