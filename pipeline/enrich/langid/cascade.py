@@ -56,7 +56,8 @@ class Policy:
     scan: int = 10  # fastText candidates considered...
     floor: float = 0.003  # ...down to this probability (also the one a missing one gets)
     candidates: int = 3  # lingua compares at most this many of fastText's...
-    low_candidates: int = 3  # ...and this many of its own low-accuracy pass's
+    low_candidates: int = 3  # ...and this many of its own low-accuracy pass's,
+    prune: float = 0.001  # less those that pass finds this many times less likely than its best
     fasttext_weight: float = 0.1  # exponent on fastText's probability in the product
     low_accuracy_letters: int = 100  # from this length the low-accuracy scores decide
     und_below: float = 0.3  # `und` below this: such answers are right <1 time in 5 (calibration)
@@ -161,26 +162,30 @@ class CascadeDetector:
     def _candidates(self, text: str, ranked: Ranked, low: Ranked) -> tuple[Ranked, list[str]]:
         """fastText's first `candidates` that lingua knows in the text's script and lingua's
         own first `low_candidates`, with their fastText probabilities (`floor` for a language
-        fastText did not rank); plus the languages fastText ranked that lingua does not know
-        (fastText alone speaks for those). Languages lingua knows in another script cannot
-        be right. Also returns the lingua-known ones, for lingua to compare."""
+        fastText did not rank), less those lingua's low-accuracy pass finds `prune` times
+        less likely than its best; plus the languages fastText ranked that lingua does not
+        know (fastText alone speaks for those). Languages lingua knows in another script
+        cannot be right. Also returns the lingua-known ones, for lingua to compare."""
+        policy = self.policy
         in_script = script_languages(text) or LINGUA_LANGUAGES
-        left = self.policy.candidates
+        plausible = dict(low)
+        bar = low[0][1] * policy.prune if low else -1.0  # no low-accuracy pass: keep all
+        left = policy.candidates
         out: Ranked = []
         known: list[str] = []
         for c, p in ranked:
             if c in in_script:
                 if left:
                     left -= 1
-                    known.append(c)
-                    out.append((c, p))
+                    if plausible.get(c, 0.0) > bar:
+                        known.append(c)
+                        out.append((c, p))
             elif c not in LINGUA_LANGUAGES:
                 out.append((c, p))
-        floor = self.policy.floor
-        for c, p in low[: self.policy.low_candidates]:
-            if p > 0 and c not in known:
+        for c, p in low[: policy.low_candidates]:
+            if p > bar and c not in known:
                 known.append(c)
-                out.append((c, floor))
+                out.append((c, policy.floor))
         return out, known
 
     def _second_opinion(
