@@ -52,7 +52,7 @@ class Policy:
 
     short_letters: int = 40  # below this many letters a text is "short"
     short_threshold: float = 0.97  # ask lingua when fastText's top probability is below this
-    long_threshold: float = 0.5
+    long_threshold: float = 0.7
     scan: int = 10  # fastText candidates considered...
     floor: float = 0.003  # ...down to this probability (also the one a missing one gets)
     candidates: int = 3  # lingua compares at most this many of fastText's...
