@@ -22,7 +22,7 @@ import orjson
 
 from agents.base import Collector
 from agents.bluesky.archive import BlueskyArchive
-from agents.mastodon.archive import MastodonArchive
+from agents.mastodon.archive import MastodonArchive, is_sse, sse_events
 from agents.payloads import ArchiveFormat, MappingError, NotAPost
 from agents.publisher import Publisher
 from agents.x.payload import XArchive
@@ -49,12 +49,18 @@ WHOLE_DOCUMENT_LIMIT = 64 * 1024 * 1024
 
 
 def archive_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Each non-blank line, numbered; a pretty-printed JSON document as one line."""
+    """Each non-blank line, numbered; a pretty-printed JSON document as one line; a capture of
+    Mastodon's streaming API (server-sent events) as its events."""
     whole = _one_document(path)
     if whole is not None:
         yield 1, whole
         return
     with open_archive(path) as fh:
+        first = next((line for line in fh if line.strip()), b"")
+    with open_archive(path) as fh:
+        if is_sse(first):
+            yield from sse_events(fh)
+            return
         for number, line in enumerate(fh, start=1):
             if line.strip():
                 yield number, line.rstrip(b"\r\n")

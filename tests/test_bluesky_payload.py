@@ -527,3 +527,89 @@ def test_post_of_keeps_the_event_bytes() -> None:
     raw = orjson.dumps(event("create", record=record, cid="bafyreix"))
     post = post_of(parse_event(orjson.loads(raw)), raw, PROVENANCE)
     assert bytes(post.raw) == raw and post.hashtags == []  # no facet, no tags: not a hashtag
+
+
+# A getRecord answer for a like and for a feed generator (shapes of MarshalX/atproto's
+# tests/test_atproto_client/models/test_data/extended_like_record.json and feed_record.json),
+# and a repost record as listRecords gives it: only posts and reposts are posts.
+@pytest.mark.parametrize(
+    ("collection", "value", "skipped"),
+    [
+        ("app.bsky.feed.like", {"subject": {"uri": str(URI), "cid": "bafyreidv"}}, "like"),
+        ("app.bsky.feed.generator", {"did": "did:web:feed.example", "displayName": "x"},
+         "other-collection"),
+    ],
+)  # fmt: skip
+def test_a_record_of_another_collection_holds_no_post(
+    collection: str, value: dict[str, Any], skipped: str
+) -> None:
+    value = {"$type": collection, **value, "createdAt": "2023-08-26T12:19:50.226623"}
+    record = {"uri": f"at://{DID}/{collection}/3k5u5ammyg72r", "cid": "bafyreid", "value": value}
+    with pytest.raises(NotAPost, match=skipped):
+        read(orjson.dumps(record))
+    listed = orjson.dumps({"records": [record]})
+    with pytest.raises(NotAPost, match="no-posts"):
+        read(listed)
+
+
+def test_a_repost_record_is_a_repost() -> None:
+    value = {"$type": "app.bsky.feed.repost", "subject": {"uri": str(URI), "cid": "bafyreidv"},
+             "createdAt": "2023-08-26T12:19:50.226623"}  # fmt: skip
+    record = {"uri": f"at://{DID}/app.bsky.feed.repost/3k5u5ammyg72r", "cid": "bafyrei1",
+              "value": value}  # fmt: skip
+    for line in (orjson.dumps(record), orjson.dumps({"records": [record], "cursor": "x"})):
+        [post] = read(line)
+        assert isinstance(post, Post)
+        assert post.references[0].type == "retweet" and post.references[0].uid == URI.uid
+        assert post.author.id == DID and post.text == "" and post.url is None
+        assert post.created_at == datetime(2023, 8, 26, 12, 19, 50, 226623, tzinfo=UTC)
+        assert bytes(post.raw) == orjson.dumps(record) and post.version == "bafyrei1"
+
+
+def test_a_feed_item_shown_as_reposted_is_that_repost_too() -> None:
+    # A getAuthorFeed / getTimeline item as the appview sends it: the post's view, and the
+    # reason it is in the feed (app.bsky.feed.defs#reasonRepost: by, uri, cid, indexedAt).
+    reposter = "did:plc:lw5dadzkguntwgkj2jxmulxk"
+    view = {"uri": str(URI), "cid": "bafyreiaicb", "indexedAt": "2025-02-06T17:50:34.148Z",
+            "author": {"did": DID, "handle": "theferrarilab.bsky.social"},
+            "record": {"$type": "app.bsky.feed.post", "text": "#WhereAreTheDetainees",
+                       "createdAt": "2025-02-06T17:50:33.851Z", "langs": ["en"],
+                       "tags": ["WhereAreTheDetainees"]}}  # fmt: skip
+    reason = {"$type": "app.bsky.feed.defs#reasonRepost",
+              "by": {"did": reposter, "handle": "daniloc.xyz", "displayName": "Danilo"},
+              "uri": f"at://{reposter}/app.bsky.feed.repost/3lhjo3xkuw22e",
+              "cid": "bafyreirepost", "indexedAt": "2025-02-06T17:58:31.348Z"}  # fmt: skip
+    pinned = {"post": view, "reason": {"$type": "app.bsky.feed.defs#reasonPin"}}
+    item = {"post": view, "reason": reason}
+    line = orjson.dumps({"feed": [item, pinned], "cursor": "x"})
+    original, repost, again = read(line)
+    assert original.uid == again.uid == URI.uid
+    assert original.author.handle == "theferrarilab.bsky.social"
+    assert repost.uid == f"bluesky:{reason['uri']}" and repost.version == "bafyreirepost"
+    assert repost.references[0].type == "retweet" and repost.references[0].uid == URI.uid
+    assert repost.author == Author(id=reposter, handle="daniloc.xyz", name="Danilo")
+    assert repost.created_at == datetime(2025, 2, 6, 17, 58, 31, 348000, tzinfo=UTC)
+    assert repost.text == original.text and repost.hashtags == original.hashtags
+    assert bytes(repost.raw) == orjson.dumps(item)
+    without_uri = {k: v for k, v in reason.items() if k != "uri"}
+    older = orjson.dumps({"feed": [{"post": view, "reason": without_uri}]})
+    assert [p.uid for p in read(older)] == [URI.uid]  # no repost record named: the post only
+
+
+def test_a_flat_thread_of_get_post_thread_v2() -> None:
+    # app.bsky.unspecced.getPostThreadV2 (lexicon in MarshalX/atproto's lexicons/): the thread
+    # is a flat list of items {uri, depth, value}, a post's value holding its view.
+    record = {"text": "#WhereAreTheDetainees", "createdAt": "2025-02-06T17:50:33.851Z"}
+    view = {"uri": str(URI), "cid": "bafyreiaicb", "indexedAt": "2025-02-06T17:50:34.148Z",
+            "author": {"did": DID, "handle": "a.bsky.social"}, "record": record}  # fmt: skip
+    post = {"$type": "app.bsky.unspecced.defs#threadItemPost", "post": view,
+            "moreParents": False, "moreReplies": 0, "opThread": True}  # fmt: skip
+    gone = {"$type": "app.bsky.unspecced.defs#threadItemNotFound"}
+    other = str(URI).replace("3kaheyt6vpc22", "3kaheyt6vpc23")
+    line = orjson.dumps({"thread": [
+        {"uri": other, "depth": -1, "value": gone},
+        {"uri": str(URI), "depth": 0, "value": post},
+    ], "hasOtherReplies": False})  # fmt: skip
+    [found] = read(line)
+    assert isinstance(found, Post) and found.uid == URI.uid
+    assert bytes(found.raw) == orjson.dumps(view)

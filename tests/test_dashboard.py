@@ -29,7 +29,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -566,6 +566,7 @@ class Asked:
     PATHS,
     st.booleans(),
 )  # fmt: skip
+@example(Asked("", None, " ", TOKEN), "/api/snapshot", True)  # a blank bearer, the token in ?token=
 async def test_any_request_is_let_through_or_refused_never_raised(
     asked: Asked, path: str, with_token: bool
 ) -> None:

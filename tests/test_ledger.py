@@ -172,6 +172,7 @@ def test_windows_close_by_event_time_and_later_posts_are_counted_as_dropped() ->
     assert first.posts == 2
     p.publish([at(5, 30)])  # past the grace period: dropped, and counted
     assert p.ledger.windows.late_dropped == 1
+    assert p.ledger.counters.out_of_order == 1  # post 5 came after event time had passed it
 
 
 def test_when_every_partition_is_quiet_the_last_windows_close_as_the_log_goes_on() -> None:

@@ -249,6 +249,61 @@ async def test_replay_reads_pages_lines_and_stream_events_beside_x(
     assert bytes(from_event.raw) == orjson.loads(events[0])["payload"].encode()
 
 
+async def test_a_capture_of_the_event_stream_is_read_as_its_events(tmp_path: Path) -> None:
+    # What ``curl -N …/api/v1/streaming/hashtag?tag=…`` writes (the shape of the recorded
+    # streams in shared data): comments, ``event:`` and ``data:`` lines, CRLF or LF.
+    status = recorded()[0]
+    capture = (
+        b":)\r\n:thump\r\n\r\nevent: update\r\ndata: " + status + b"\r\n\r\n"
+        b"event: delete\ndata: 117024248092393661\n\n:thump\n"
+        b"event: status.update\ndata: " + status  # cut after its last line
+    )
+    archive = tmp_path / "hashtag.sse"
+    archive.write_bytes(capture)
+    publisher = ListPublisher()
+    stats = await ReplayCollector(publisher, [archive]).run()
+    assert [bytes(p.raw) for p in publisher.posts] == [status, status]
+    assert publisher.dead_letters == [] and stats.skipped == {"mastodon-delete-unresolved": 1}
+
+
+def test_a_deleted_status_is_read_by_its_source_text() -> None:
+    # DELETE /api/v1/statuses/:id answers the Status with its source ``text`` in place of
+    # ``content`` (for redrafting), as recorded in halcy/Mastodon.py's cassettes.
+    status = orjson.loads(next(line for line in recorded() if b'"reblog":null' in line))
+    del status["content"]
+    status["text"] = "http://example.org/ and #Tag, as typed"
+    [post] = statuses(orjson.dumps(status), PROV).posts
+    assert post.text == "http://example.org/ and #Tag, as typed"
+    schema_valid(post)
+
+
+async def test_search_and_thread_responses_list_their_statuses(tmp_path: Path) -> None:
+    # /api/v2/search and /api/v1/statuses/:id/context, shaped as in halcy/Mastodon.py's
+    # cassettes (test_search_v2.yaml, test_status_context.yaml): Statuses under a key.
+    lines = [line for line in recorded()[:6] if b'"reblog":null' in line][:3]
+    search = b'{"accounts":[],"statuses":[' + lines[0] + b'],"hashtags":[]}'
+    context = b'{"ancestors":[' + lines[1] + b'],\n"descendants":[' + lines[2] + b"]}"
+    empty = b'{"accounts":[],"statuses":[],"hashtags":[]}'
+    archive = tmp_path / "responses.jsonl"
+    archive.write_bytes(b"\n".join([search, context.replace(b"\n", b" "), empty]))
+    publisher = ListPublisher()
+    stats = await ReplayCollector(publisher, [archive]).run()
+    assert [bytes(p.raw) for p in publisher.posts] == lines
+    assert publisher.dead_letters == [] and stats.skipped == {"mastodon-no-statuses": 1}
+
+
+async def test_a_status_source_is_no_post_and_no_tweet(tmp_path: Path) -> None:
+    # GET /api/v1/statuses/:id/source, as recorded in halcy/Mastodon.py's cassettes
+    # (test_status_source.yaml): an id and a text, like an X tweet, but no post.
+    source = b'{"id":"117020586180926938","text":"the best editor? Kate","spoiler_text":""}'
+    archive = tmp_path / "source.jsonl"
+    archive.write_bytes(source + b"\n")
+    publisher = ListPublisher()
+    stats = await ReplayCollector(publisher, [archive]).run()
+    assert publisher.posts == [] and publisher.dead_letters == []
+    assert stats.skipped == {"mastodon-status-source": 1}
+
+
 # --- protocol details ----------------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from pipeline.sinks.querying import open_existing
 from schemas.alert import Alert
 from schemas.codec import encode
 from schemas.gap import Gap
+from tests.conftest import shared_data
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -68,7 +69,8 @@ def env_for(settings: Settings) -> dict[str, str]:
 async def test_status_after_a_run_reports_topics_lag_rates_alert_gaps_and_store(
     settings: Settings, x_data: Path
 ) -> None:
-    summary = await run_archive(settings, [x_data / "kpop.jsonl"])
+    mastodon = shared_data() / "mastodon" / "mastodonpy-local-statuses.jsonl"
+    summary = await run_archive(settings, [x_data / "kpop.jsonl", mastodon])
     topics = Topics(settings.topic_prefix)
     store = await open_existing(settings.store_url())
     try:
@@ -111,11 +113,14 @@ async def test_status_after_a_run_reports_topics_lag_rates_alert_gaps_and_store(
     assert drained.last_alert is not None and drained.last_alert.source == "topic"
     assert drained.last_alert.summary == "newest" and drained.last_alert.rule == "surge"
     s = drained.store
-    assert s.reachable and s.rows["posts"] == summary.unique == 100
+    assert s.reachable and s.rows["posts"] == summary.unique
+    assert s.by_platform == summary.by_platform and s.by_platform["x"] == 100
+    assert s.by_platform["mastodon"] > 0
     assert s.rows["gaps"] == 1 and [g.id for g in s.open_gaps] == ["x-stream@1"]
     assert s.size_bytes and s.size_bytes > 100_000
     text = render(drained)
     assert "Tansu" in text and "~0" in text and "OPEN since 2026-03-01 00:00:00Z" in text
+    assert f"posts by platform: mastodon {s.by_platform['mastodon']:,}, x 100" in text
 
     assert busy.broker.rates is not None
     assert busy.broker.rates.posts_in_per_s > 0  # 40 posts over ~1.2 s, in batches
@@ -127,7 +132,8 @@ async def test_status_after_a_run_reports_topics_lag_rates_alert_gaps_and_store(
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)
     assert report["healthy"] and report["broker"]["kind"] == "tansu"
-    assert report["store"]["rows"]["posts"] == 100
+    assert report["store"]["rows"]["posts"] == summary.unique
+    assert report["store"]["by_platform"] == summary.by_platform
 
 
 def test_without_a_broker_it_says_so_and_reports_the_store(tmp_path: Path) -> None:

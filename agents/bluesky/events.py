@@ -138,11 +138,16 @@ def deletion_of(event: Event, raw: bytes, provenance: Provenance) -> PostDeletio
 
 def subject_of(event: Event) -> AtUri:
     """The post a repost reposts."""
-    subject = (event.record or {}).get("subject")
-    uri = AtUri.parse(subject.get("uri") if isinstance(subject, dict) else None)
-    if uri.collection != POST:
-        raise MappingError(f"{event.uri}: reposts {uri}, which is not a post")
-    return uri
+    assert event.uri is not None
+    return _subject(event.uri, event.record or {})
+
+
+def _subject(uri: AtUri, record: Json) -> AtUri:
+    subject = record.get("subject")
+    target = AtUri.parse(subject.get("uri") if isinstance(subject, dict) else None)
+    if target.collection != POST:
+        raise MappingError(f"{uri}: reposts {target}, which is not a post")
+    return target
 
 
 def repost_of(
@@ -151,14 +156,37 @@ def repost_of(
     """A repost of its subject: its own author, time and bytes, its original's content when
     the original is at hand (Post v1 gives a repost its original's text, hashtags and media)."""
     assert event.uri is not None
-    subject = subject_of(event)
-    created = created_at((event.record or {}).get("createdAt"), event.seen) or event.seen
+    return to_repost(
+        event.uri, event.record or {}, cid=event.cid, seen=event.seen, raw=raw,
+        provenance=provenance, original=original,
+    )  # fmt: skip
+
+
+def to_repost(
+    uri: AtUri,
+    record: object,
+    *,
+    cid: object,
+    seen: datetime | None,
+    raw: bytes,
+    provenance: Provenance,
+    original: Original | None = None,
+) -> Post:
+    """An ``app.bsky.feed.repost`` record (a Jetstream event's, or ``{uri, cid, value}`` as
+    ``getRecord`` / ``listRecords`` give it) as a repost; ``seen`` as for a post."""
+    if not isinstance(record, dict):
+        raise MappingError(f"{uri}: the record is not an object")
+    subject = _subject(uri, record)
+    created = created_at(record.get("createdAt"), seen) or seen
+    if created is None:
+        written = record.get("createdAt")
+        raise MappingError(f"{uri}: createdAt missing or unreadable: {written!r:.80}")
     return Post(
-        uid=event.uri.uid,
+        uid=uri.uid,
         platform="bluesky",
-        id=str(event.uri),
+        id=str(uri),
         url=None,  # a repost has no page of its own
-        author=Author(id=event.did),
+        author=Author(id=uri.did),
         created_at=created,
         text=original.text if original else "",
         hashtags=original.hashtags if original else [],
@@ -166,7 +194,7 @@ def repost_of(
         references=[Reference(type="retweet", uid=subject.uid)],
         platform_lang=original.platform_lang if original else None,
         possibly_sensitive=original.possibly_sensitive if original else False,
-        version=event.cid,
+        version=cid if isinstance(cid, str) else None,
         provenance=provenance.of(raw),
         raw=msgspec.Raw(raw),
     )

@@ -4,6 +4,7 @@
   ``embed``, ``indexedAt``), as ``searchPosts`` and ``getPosts`` return them in ``posts``,
   ``getPostThread`` in its ``thread`` (the post, its parents, its replies), feeds in
   ``feed[].post``. A view names the author's handle and display name and its media addresses.
+  A feed item shown because it was reposted is also that repost, its original at hand.
 - A record ``{uri, cid, value}``, as ``getRecord`` returns it (``listRecords``: ``records``).
 
 Each post's ``raw`` is the exact bytes of its element in the response (sliced with msgspec's
@@ -19,14 +20,17 @@ from typing import Any
 import msgspec
 import orjson
 
-from agents.bluesky.aturi import POST, AtUri
+from agents.bluesky.aturi import POST, REPOST, AtUri
+from agents.bluesky.events import SKIPPED, to_repost
 from agents.bluesky.record import to_post
+from agents.bluesky.seen import Original
 from agents.bluesky.times import parse_datetime
 from agents.payloads import MappingError, NotAPost
 from schemas.post import Author, Post, Provenance
 
 Json = dict[str, Any]
 Result = Post | MappingError
+REASON_REPOST = "app.bsky.feed.defs#reasonRepost"
 
 
 def _is_at_uri(value: object) -> bool:
@@ -66,19 +70,11 @@ def from_view(view: object, raw: bytes, provenance: Provenance) -> Post:
     if not isinstance(view, dict):
         raise MappingError("a post view is an object")
     uri = AtUri.parse(view.get("uri"))
-    author = view.get("author")
-    if not isinstance(author, dict):
-        author = {}
-    handle, name = author.get("handle"), author.get("displayName")
     return to_post(
         uri,
         view.get("record"),
         cid=view.get("cid"),
-        author=Author(
-            id=uri.did,
-            handle=handle if isinstance(handle, str) and handle != "handle.invalid" else None,
-            name=name if isinstance(name, str) and name else None,
-        ),
+        author=_author(uri.did, view.get("author")),
         seen=parse_datetime(view.get("indexedAt")),
         raw=raw,
         provenance=provenance,
@@ -87,10 +83,16 @@ def from_view(view: object, raw: bytes, provenance: Provenance) -> Post:
 
 
 def from_record(obj: object, raw: bytes, provenance: Provenance) -> Post:
-    """``{uri, cid, value}``: a post record as its repository holds it (no handle, no view)."""
+    """``{uri, cid, value}``: a post or repost record as its repository holds it (no handle,
+    no view); ``NotAPost`` for a record of another collection (a like, a follow, a feed)."""
     if not isinstance(obj, dict):
         raise MappingError("a record is an object")
     uri = AtUri.parse(obj.get("uri"))
+    if uri.collection == REPOST:
+        value, cid = obj.get("value"), obj.get("cid")
+        return to_repost(uri, value, cid=cid, seen=None, raw=raw, provenance=provenance)
+    if uri.collection != POST:
+        raise NotAPost(SKIPPED.get(uri.collection, "other-collection"))
     return to_post(
         uri,
         obj.get("value"),
@@ -99,6 +101,49 @@ def from_record(obj: object, raw: bytes, provenance: Provenance) -> Post:
         seen=None,
         raw=raw,
         provenance=provenance,
+    )
+
+
+def from_feed_repost(item: object, raw: bytes, provenance: Provenance) -> Post | None:
+    """A feed item shown because it was reposted (``reason``: ``#reasonRepost``, naming who
+    and when, and since 2025 the repost record's ``uri`` and ``cid``) is that repost too, with
+    its original at hand; ``raw`` is the item's bytes. None when the reason names no repost
+    record (older appviews): without its uri the repost has no identity."""
+    if not isinstance(item, dict) or not isinstance(item.get("reason"), dict):
+        return None
+    reason: Json = item["reason"]
+    if reason.get("$type") != REASON_REPOST or "uri" not in reason:
+        return None
+    uri = AtUri.parse(reason.get("uri"))
+    if uri.collection != REPOST:
+        raise MappingError(f"a feed's repost reason names {uri}, which is not a repost")
+    original = from_view(item.get("post"), raw, provenance)
+    record = {"subject": {"uri": original.id}, "createdAt": reason.get("indexedAt")}
+    shown = Original(
+        uid=original.uid,
+        text=original.text,
+        hashtags=original.hashtags,
+        media=original.media,
+        platform_lang=original.platform_lang,
+        possibly_sensitive=original.possibly_sensitive,
+    )
+    repost = to_repost(
+        uri, record, cid=reason.get("cid"), seen=None, raw=raw, provenance=provenance,
+        original=shown,
+    )  # fmt: skip
+    by = reason.get("by")
+    return msgspec.structs.replace(repost, author=_author(uri.did, by))
+
+
+def _author(did: str, profile: object) -> Author:
+    """An author from a profile view: its handle unless the appview could not verify it."""
+    if not isinstance(profile, dict):
+        profile = {}
+    handle, name = profile.get("handle"), profile.get("displayName")
+    return Author(
+        id=did,
+        handle=handle if isinstance(handle, str) and handle != "handle.invalid" else None,
+        name=name if isinstance(name, str) and name else None,
     )
 
 
@@ -111,6 +156,7 @@ class _Posts(msgspec.Struct):
 
 class _FeedItem(msgspec.Struct):
     post: msgspec.Raw = msgspec.Raw()
+    reason: msgspec.Raw = msgspec.Raw()
 
 
 class _ThreadNode(msgspec.Struct):
@@ -119,9 +165,20 @@ class _ThreadNode(msgspec.Struct):
     replies: list[msgspec.Raw] = []
 
 
+class _ThreadItem(msgspec.Struct):
+    value: msgspec.Raw = msgspec.Raw()
+
+
 def _thread_posts(node: msgspec.Raw) -> Iterator[msgspec.Raw]:
     """Every post of a thread: the post, its parents up the chain, its replies down the tree.
-    Blocked and not-found nodes have no post and are passed over."""
+    Blocked and not-found nodes have no post and are passed over. ``getPostThreadV2`` (what
+    the Bluesky app asks since 2025) sends the thread flat instead: a list of items, each
+    with its post in ``value``."""
+    if bytes(node).lstrip()[:1] == b"[":
+        for item in msgspec.json.decode(node, type=list[_ThreadItem]):
+            if item.value and (post := msgspec.json.decode(item.value, type=_ThreadNode).post):
+                yield post
+        return
     stack = [node]
     while stack:
         current = msgspec.json.decode(stack.pop(), type=_ThreadNode)
@@ -139,9 +196,11 @@ def _elements(line: bytes) -> Iterator[tuple[str, msgspec.Raw]]:
     for raw in found.records:
         yield "record", raw
     for item in found.feed:
-        post = msgspec.json.decode(item, type=_FeedItem).post
-        if post:
-            yield "view", post
+        shown = msgspec.json.decode(item, type=_FeedItem)
+        if shown.post:
+            yield "view", shown.post
+            if shown.reason and b"reasonRepost" in bytes(shown.reason):
+                yield "reposted", item
     if found.thread:
         for raw in _thread_posts(found.thread):
             yield "view", raw
@@ -158,7 +217,7 @@ def posts_in_response(obj: object, line: bytes, provenance: Provenance) -> Itera
     except (msgspec.DecodeError, RecursionError) as exc:
         yield MappingError(f"not a Bluesky response: {exc}")
         return
-    elements = [(kind, data) for kind, data in elements if kind == "view" or _is_post(data)]
+    elements = [(kind, data) for kind, data in elements if kind != "record" or _is_post(data)]
     if not elements:
         raise NotAPost("no-posts")
     for kind, data in elements:
@@ -166,6 +225,9 @@ def posts_in_response(obj: object, line: bytes, provenance: Provenance) -> Itera
             element = orjson.loads(data)
             if kind == "record":
                 yield from_record(element, data, provenance)
+            elif kind == "reposted":
+                if (repost := from_feed_repost(element, data, provenance)) is not None:
+                    yield repost
             else:
                 yield from_view(element, data, provenance)
         except MappingError as exc:
@@ -173,9 +235,10 @@ def posts_in_response(obj: object, line: bytes, provenance: Provenance) -> Itera
 
 
 def _is_post(record: bytes) -> bool:
-    """Whether a listed record is a post (``listRecords`` lists likes, follows... too)."""
+    """Whether a listed record is a post or a repost (``listRecords`` lists likes, follows...
+    too)."""
     try:
         uri = orjson.loads(record).get("uri")
-        return AtUri.parse(uri).collection == POST
+        return AtUri.parse(uri).collection in (POST, REPOST)
     except (orjson.JSONDecodeError, AttributeError, MappingError):
         return True  # not a record at all: mapping it says what is wrong

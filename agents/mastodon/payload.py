@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import msgspec
 import orjson
 
-from agents.mastodon.content import html_to_text
+from agents.mastodon.content import Content, html_to_text
 from agents.payloads import MappingError, NotAPost, parse_time
 from pipeline.core.hashtags import normalize_hashtag
 from schemas.post import (
@@ -206,7 +206,11 @@ _SHOWN = (
 
 def _shown(status: Json) -> dict[str, Any]:
     content = status.get("content")
-    html = html_to_text(content if isinstance(content, str) else "")
+    if isinstance(content, str):
+        html = html_to_text(content)
+    else:  # a deleted status (DELETE's answer, for redrafting) has its plain source ``text``
+        source = status.get("text")
+        html = Content(source.strip() if isinstance(source, str) else "")
     return {
         "text": html.text,
         "hashtags": _hashtags(status.get("tags")),

@@ -39,6 +39,7 @@ from agents.payloads import (
 )
 from agents.x.expansions import Expansions, entities, media_keys, references
 from pipeline.core.hashtags import normalize_hashtag
+from pipeline.core.xapi import is_tweet
 from schemas.post import (
     Author,
     Hashtag,
@@ -78,11 +79,6 @@ _HANDLE = re.compile(r"[A-Za-z0-9_]{1,50}")  # what may stand in a post's x.com 
 
 def _x_id(value: Any) -> str | None:
     return value if isinstance(value, str) and _X_ID.fullmatch(value) else None
-
-
-def is_tweet(obj: Any) -> bool:
-    """Tweets have ``id`` and ``text``; users, lists and counts never both."""
-    return isinstance(obj, dict) and "id" in obj and "text" in obj and "username" not in obj
 
 
 def _full_text(tweet: Json) -> str:

@@ -21,6 +21,7 @@ class StageCounters:
     # the ledger
     facts_consumed: int = 0
     ledger_pending: int = 0  # facts waiting for the watermark
+    out_of_order: int = 0  # facts that arrived after the watermark had passed them
     ends: int = 0  # end-of-input markers handled (hashwatch run)
     ledger_replays: int = 0  # times the ledger rebuilt itself from the facts log
     duplicates: int = 0

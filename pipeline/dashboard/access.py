@@ -71,7 +71,7 @@ def _supplied_token(request: web.Request) -> str | None:
     value = request.headers.get(TOKEN_HEADER)
     if value is None:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and credentials:
+        if scheme.lower() == "bearer" and credentials.strip():  # a blank bearer offers nothing
             value = credentials.strip()
     if value is None:
         value = request.query.get("token")

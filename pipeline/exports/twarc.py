@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from pipeline.core.xapi import is_tweet
+
 Json = dict[str, Any]
 
 # twarc-csv's DEFAULT_TWEET_COLUMNS (twarc-csv 0.7.x), in its order, with the type each holds.
@@ -108,10 +110,6 @@ TWEET_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 _WANTED = {name for name, _ in TWEET_COLUMNS}
 _MERGED_FROM_RETWEET = ("text", "entities", "attachments", "context_annotations", "public_metrics")
-
-
-def is_tweet(obj: object) -> bool:
-    return isinstance(obj, dict) and "id" in obj and "text" in obj and "username" not in obj
 
 
 def page_of(raw: bytes, context: Mapping[str, Any] | None) -> bytes:

@@ -144,6 +144,13 @@ class HashwatchCollector(Collector):
             yield CounterMetricFamily(
                 "hashwatch_late_dropped", "Posts too late for their metrics window.", value=late
             )
+        if (out_of_order := count("out_of_order")) is not None:
+            yield CounterMetricFamily(
+                "hashwatch_out_of_order",
+                "Posts that reached the ledger after event time had passed them: counted, but "
+                "their order-dependent values (repost rank, cluster size) are not placed exactly.",
+                value=out_of_order,
+            )
         yield CounterMetricFamily(
             "hashwatch_sink_errors", "Failed store writes (each is retried).", value=c.sink_errors
         )

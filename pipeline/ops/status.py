@@ -93,6 +93,7 @@ class StoreStatus(msgspec.Struct, kw_only=True):
     reachable: bool = False
     error: str | None = None
     rows: dict[str, int] = {}
+    by_platform: dict[str, int] = {}  # stored posts per platform
     size_bytes: int | None = None
     open_gaps: list[OpenGap] = []
 
@@ -298,6 +299,11 @@ async def store_status(settings: Settings) -> tuple[StoreStatus, LastAlert | Non
             with contextlib.suppress(Exception):  # a table a newer version adds may be missing
                 rows = await store.query(f"SELECT count(*) FROM {table}")
                 status.rows[table] = int(rows[0][0])  # type: ignore[call-overload]
+        if "posts" in status.rows:
+            platforms = await store.query(
+                "SELECT platform, count(*) FROM posts GROUP BY platform ORDER BY platform"
+            )
+            status.by_platform = {str(p): int(n) for p, n in platforms}  # type: ignore[call-overload]
         status.size_bytes = await _store_size(store)
         gaps = await store.query(
             'SELECT id, collector, start, reason FROM gaps WHERE "end" IS NULL ORDER BY start'
@@ -423,6 +429,9 @@ def render(status: Status) -> str:
     else:
         counts = ", ".join(f"{n:,} {t}" for t, n in s.rows.items())
         lines.append(f"store    {s.url}: {counts}; {_size(s.size_bytes)}")
+        if s.by_platform:
+            per = ", ".join(f"{p} {n:,}" for p, n in s.by_platform.items())
+            lines.append(f"         posts by platform: {per}")
         if s.error:
             lines.append(f"         error: {s.error}")
         if not s.open_gaps:

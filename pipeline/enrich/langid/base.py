@@ -11,6 +11,9 @@ UND = "und"  # ISO 639-2 "undetermined": too little text to tell, or no backend 
 # Labels whose model code is not the ISO code we publish (639-1 where one exists, else 639-3).
 _ISO_FIXES = {
     "als": "gsw",  # fastText's "als" is the Alemannic Wikipedia; 639-3 "als" is Tosk Albanian
+    # "no" is the Norwegian macrolanguage; fastText and langdetect learnt it from Bokmål text,
+    # and lingua (like the test data) tells Bokmål "nb" from Nynorsk "nn".
+    "no": "nb",
     "zh-cn": "zh",  # langdetect splits Chinese by script; the pipeline reports the language
     "zh-tw": "zh",
 }

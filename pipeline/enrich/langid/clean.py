@@ -30,6 +30,9 @@ _EMOJI = re.compile(
     "]+"
 )
 _NOT_LETTER = re.compile(r"[\W\d_]+")
+# Han ideographs, kana and Hangul syllables: each writes a syllable or a word, not a sound, so
+# two of them ("浙江", "现我") say as much as a short word in an alphabet. They count twice.
+_SYLLABIC = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 def _hashtag_words(match: re.Match[str]) -> str:
@@ -59,8 +62,11 @@ def clean(text: str) -> str:
 
 def letters(text: str, scan: int = 200) -> int:
     """Count letters (any script) in the first `scan` characters: digits, punctuation and
-    marks carry no language, and callers only compare the count with small thresholds."""
-    return len(_NOT_LETTER.sub("", text[:scan]))
+    marks carry no language, and callers only compare the count with small thresholds.
+    A CJK ideograph, kana or Hangul syllable counts as two letters."""
+    head = text[:scan]
+    n = len(_NOT_LETTER.sub("", head))
+    return n if head.isascii() else n + len(_SYLLABIC.findall(head))
 
 
 def prepare(texts: Sequence[str]) -> list[str | None]:
