@@ -295,7 +295,10 @@ class JetstreamStream(LiveStream):
         for key, time_us in pending:
             self.recent.add(key, time_us)
         if newest is not None:
-            self.recent.prune(newest)
+            # Keep what a pending backfill may find again: its search starts at the cursor
+            # the reconnect asked for, however far the stream has moved on since.
+            asked = [r.requested_us for r in self._replays.values() if r.requested_us is not None]
+            self.recent.prune(min([newest, *asked]))
             link.advance(str(newest))
             self.owner.save_checkpoint()  # at most every checkpoint_every seconds
 
