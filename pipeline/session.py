@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from pipeline.core.broker import broker_url
+from pipeline.core.campaign import load_campaign
 from pipeline.core.settings import Settings, redact_url
 from pipeline.core.topics import Topics, create_topics, keep_topics
 from pipeline.enrich.langid import make_detector, warm_up
@@ -21,6 +22,11 @@ from pipeline.stages.app import create_worker
 from pipeline.stages.worker import Worker
 
 log = logging.getLogger(__name__)
+
+
+def campaign_languages(settings: Settings) -> tuple[str, ...]:
+    """The languages the campaign config expects, whose models the worker loads up front."""
+    return load_campaign(settings.config).languages if settings.config else ()
 
 
 @dataclass
@@ -59,7 +65,9 @@ async def session(
             # Both join a consumer group, which takes seconds on Tansu: join at once, and load
             # the language models meanwhile.
             await asyncio.gather(
-                worker.app.start(), sink.start(), asyncio.to_thread(warm_up, detector)
+                worker.app.start(),
+                sink.start(),
+                asyncio.to_thread(warm_up, detector, campaign_languages(settings)),
             )
             keeper = asyncio.create_task(keep_topics(bootstrap, topics, settings.partitions))
             try:
