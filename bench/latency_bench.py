@@ -37,11 +37,12 @@ from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics, create_topics
 from pipeline.enrich.langid import make_detector, warm_up
 from pipeline.runner import wait_drained, wait_until
-from pipeline.session import session
+from pipeline.session import campaign_languages, session
 from schemas.post import Post
 
 PREFIX = "latency"
 TAIL_S = 3.0
+SETTLE_S = 10.0  # seconds of the steady run left out of the "settled" figures
 P99_GOAL_MS = 250.0
 STARTUP_GOAL_S = 5.0
 
@@ -94,8 +95,19 @@ async def measure(rate: float, duration: float, backend: str) -> None:
     try:
         await broker.wait_ready()
         with tempfile.TemporaryDirectory() as tmp:
+            # The campaign names its main languages (as the synthetic one is mostly written in
+            # them): the worker loads their models while it joins its group.
+            campaign = Path(tmp) / "campaign.toml"
+            campaign.write_text(
+                'name = "bench"\nhashtags = ["WhereAreTheDetainees"]\n'
+                'languages = ["ar", "en", "tr"]\n'
+            )
             settings = Settings(
-                broker=broker.url, data_dir=Path(tmp), lang_backend=backend, topic_prefix=PREFIX
+                broker=broker.url,
+                data_dir=Path(tmp),
+                lang_backend=backend,
+                topic_prefix=PREFIX,
+                config=campaign,
             )
             topics = Topics(PREFIX)
             await create_topics(broker.bootstrap, topics, settings.partitions)
@@ -107,7 +119,7 @@ async def measure(rate: float, duration: float, backend: str) -> None:
             await probes.stop()
 
             began = time.perf_counter()
-            warm_up(make_detector(backend))
+            warm_up(make_detector(backend), campaign_languages(settings))
             model_s = time.perf_counter() - began
             joined = time.perf_counter()
             async with session(settings) as s:
@@ -160,6 +172,19 @@ async def measure(rate: float, duration: float, backend: str) -> None:
         f"max {lat[-1]:.0f} ms  goal p99 <= {P99_GOAL_MS:.0f} ms: "
         f"{'met' if p99 <= P99_GOAL_MS else 'MISSED'}"
     )
+    # Lingua loads each language's model on the first post that needs it (only the campaign's
+    # are loaded up front): the first seconds carry that backlog. The same figures without them:
+    settled = sorted(
+        done[k] - t
+        for k, t in raw.items()
+        if k in done and steady_from + SETTLE_S * 1000 <= t <= steady_end
+    )
+    if len(settled) > 100:
+        s = statistics.quantiles(settled, n=100, method="inclusive")
+        print(
+            f"  from second {SETTLE_S:.0f} on: p50 {s[49]:.0f} ms, p95 {s[94]:.0f} ms, "
+            f"p99 {s[98]:.0f} ms, max {settled[-1]:.0f} ms"
+        )
 
 
 def main() -> None:
