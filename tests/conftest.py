@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,8 +29,27 @@ REPO = Path(__file__).resolve().parent.parent
 _prefixes = itertools.count()
 
 
+@functools.cache
 def shared_data() -> Path:
-    return Path(os.environ.get("HASHWATCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+    """The recorded payloads: ``$HASHWATCH_SHARED_DATA``, else ``shared/data`` beside this
+    checkout, else beside the checkout it was cloned from (a fresh clone in a temporary
+    folder still finds them)."""
+    if configured := os.environ.get("HASHWATCH_SHARED_DATA"):
+        return Path(configured)
+    beside = REPO.parent / "shared" / "data"
+    if beside.is_dir():
+        return beside
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        cloned = Path(origin).resolve().parent / "shared" / "data"
+        if cloned.is_dir():
+            return cloned
+    return beside
 
 
 @pytest.fixture(scope="session")
