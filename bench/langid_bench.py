@@ -72,8 +72,7 @@ Rows = list[tuple[str, str, int]]  # (gold language, text, line number)
 def testdata_dir(given: str | None) -> Path:
     if given or os.environ.get("HASHWATCH_LANGID_TESTDATA"):
         return Path(given or os.environ["HASHWATCH_LANGID_TESTDATA"])
-    shared = Path(os.environ.get("HASHWATCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    return shared / "langid"
+    return shared_dir() / "langid"
 
 
 def shared_dir() -> Path:
