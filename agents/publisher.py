@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import logging
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -19,12 +18,11 @@ from pipeline.core.backoff import LinearBackoff
 from pipeline.core.topics import Topics, create_topics
 from schemas.codec import encode
 from schemas.collection import Collection
-from schemas.deadletter import DeadLetter
+from schemas.deadletter import HEAD_BYTES, DeadLetter, too_large
 from schemas.gap import Gap
 from schemas.post import Post, PostDeletion
 
 log = logging.getLogger(__name__)
-DEAD_LETTER_HEAD = 64 * 1024  # a record too big for the broker keeps this much, and a hash
 
 
 class Publisher(Protocol):
@@ -98,7 +96,11 @@ class KafkaPublisher:
     async def post(self, post: Post) -> None:
         value = encode(post)
         if len(value) > self.max_record_bytes:
-            await self.dead_letter(too_large(post.uid, value, self.max_record_bytes, "collector"))
+            letter = too_large(
+                value, self.max_record_bytes, what="post", stage="collector",
+                source="collector", key=post.uid,
+            )  # fmt: skip
+            await self.dead_letter(letter)
             self.refused["too-large"] += 1
             return
         await self._send(self.topics.raw, value, post.uid.encode())
@@ -192,22 +194,6 @@ class KafkaPublisher:
         self._recovering = None
 
 
-def too_large(key: str, value: bytes, limit: int, stage: str) -> DeadLetter:
-    """A dead letter for a record over the broker's limit: its first 64 KB and the SHA-256 of
-    the whole, so it can still be identified, and the rest of the run goes on."""
-    digest = hashlib.sha256(value).hexdigest()
-    return DeadLetter(
-        reason="too-large",
-        detail=f"{len(value):,} bytes, over the record limit of {limit:,}; "
-        f"sha256 of the whole: {digest}",
-        stage=stage,
-        source="collector",
-        key=key or None,
-        original=value[:DEAD_LETTER_HEAD],
-        at=datetime.now(UTC),
-    )
-
-
 def cut(letter: DeadLetter, limit: int) -> DeadLetter:
     """A dead letter whose original is too big to publish, keeping 64 KB and the hash."""
     digest = hashlib.sha256(letter.original).hexdigest()
@@ -215,5 +201,5 @@ def cut(letter: DeadLetter, limit: int) -> DeadLetter:
         letter,
         detail=f"{letter.detail[:1000]} (original of {len(letter.original):,} bytes cut to "
         f"64 KB to fit the record limit of {limit:,}; sha256 of the whole: {digest})",
-        original=letter.original[:DEAD_LETTER_HEAD],
+        original=letter.original[:HEAD_BYTES],
     )

@@ -38,7 +38,7 @@ from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.enrich.enricher import Enricher
 from pipeline.enrich.facts import FactBatch, decoder, encoder
-from pipeline.enrich.langid import make_detector
+from pipeline.enrich.langid import make_detector, warm_up
 from pipeline.enrich.marks import PartitionMarks
 from pipeline.ledger.ledger import Ledger, LedgerConfig
 from pipeline.sinks.sqlite import SqliteStore
@@ -92,7 +92,7 @@ def build(
     counters = StageCounters()
     config = alert_config(None)
     detector = make_detector(backend)
-    detector.detect_batch(["warm the model up"])  # model loading is start-up, not throughput
+    warm_up(detector)  # model loading is start-up, not throughput
     enricher = Enricher(
         topics,
         detector,
@@ -100,19 +100,7 @@ def build(
         counters=counters,
         max_clock_skew_s=settings.max_clock_skew_s,
     )
-    ledger = Ledger(
-        topics,
-        LedgerConfig(
-            partitions=settings.partitions,
-            window_s=settings.metrics_window_s,
-            grace_s=settings.metrics_grace_s,
-            state_window_s=settings.cluster_window_s,
-            dedupe_capacity=settings.dedupe_capacity,
-            max_record_bytes=settings.max_record_bytes,
-        ),
-        config,
-        counters,
-    )
+    ledger = Ledger(topics, LedgerConfig.of(settings), config, counters)
     marks = PartitionMarks(idle_s=settings.idle_s, empty_s=max(30.0, settings.idle_s))
     marks.assigned(range(settings.partitions))
     store = SqliteStore(store_url)

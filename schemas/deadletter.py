@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime
 
 import msgspec
+
+HEAD_BYTES = 64 * 1024  # what a dead letter keeps of a record too big for the broker
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="deadletter/1", tag_field="schema"):
@@ -15,3 +18,20 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="deadletter/1", 
     key: str | None = None
     original: bytes  # base64 in JSON
     at: datetime
+
+
+def too_large(
+    value: bytes, limit: int, *, what: str, stage: str, source: str, key: str | None
+) -> DeadLetter:
+    """A record over the broker's limit: its first 64 KB and the SHA-256 of the whole, so it
+    can still be identified, and the run goes on."""
+    return DeadLetter(
+        reason="too-large",
+        detail=f"{what} of {len(value):,} bytes is over the record limit of {limit:,}; "
+        f"sha256 of the whole: {hashlib.sha256(value).hexdigest()}",
+        stage=stage,
+        source=source,
+        key=key or None,
+        original=value[:HEAD_BYTES],
+        at=datetime.now(UTC),
+    )

@@ -11,12 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.publisher import DEAD_LETTER_HEAD, KafkaPublisher
+from agents.publisher import KafkaPublisher
 from pipeline.core import kafka
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.runner import run_archive
 from schemas.codec import decode
+from schemas.deadletter import HEAD_BYTES as DEAD_LETTER_HEAD
 from schemas.deadletter import DeadLetter
 from schemas.metrics import MetricsWindow
 
@@ -99,10 +100,12 @@ async def test_oversized_and_far_future_posts_do_not_stop_the_run(
 
 
 def test_a_too_large_dead_letter_names_the_hash_of_the_whole() -> None:
-    from agents.publisher import too_large
+    from schemas.deadletter import too_large
 
     value = b"x" * 2_000_000
-    letter = too_large("x:9", value, 1_000_000, "collector")
+    letter = too_large(
+        value, 1_000_000, what="post", stage="collector", source="collector", key="x:9"
+    )
     assert hashlib.sha256(value).hexdigest() in letter.detail
     assert letter.original == value[:DEAD_LETTER_HEAD] and letter.key == "x:9"
     assert KafkaPublisher  # the publisher is what applies it (tested end to end above)

@@ -39,6 +39,18 @@ class Original(msgspec.Struct, frozen=True, kw_only=True):
     possibly_sensitive: bool = False
     repost: bool = False  # a repost we published (only its deletion matters)
 
+    @classmethod
+    def of(cls, post: Post) -> Original:
+        return cls(
+            uid=post.uid,
+            text=post.text,
+            hashtags=post.hashtags,
+            media=post.media,
+            platform_lang=post.platform_lang,
+            possibly_sensitive=post.possibly_sensitive,
+            repost=post.reference("retweet") is not None,
+        )
+
 
 _decoder = msgspec.json.Decoder(Original)
 _encoder = msgspec.json.Encoder()
@@ -77,15 +89,7 @@ class SeenPosts:
             log.warning("%s: %d unreadable line(s) passed over", self.path, torn)
 
     def add(self, post: Post) -> None:
-        original = Original(
-            uid=post.uid,
-            text=post.text,
-            hashtags=post.hashtags,
-            media=post.media,
-            platform_lang=post.platform_lang,
-            possibly_sensitive=post.possibly_sensitive,
-            repost=post.reference("retweet") is not None,
-        )
+        original = Original.of(post)
         known = self._posts.get(post.uid)
         if known == original:
             self._posts.move_to_end(post.uid)

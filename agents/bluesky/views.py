@@ -119,17 +119,9 @@ def from_feed_repost(item: object, raw: bytes, provenance: Provenance) -> Post |
         raise MappingError(f"a feed's repost reason names {uri}, which is not a repost")
     original = from_view(item.get("post"), raw, provenance)
     record = {"subject": {"uri": original.id}, "createdAt": reason.get("indexedAt")}
-    shown = Original(
-        uid=original.uid,
-        text=original.text,
-        hashtags=original.hashtags,
-        media=original.media,
-        platform_lang=original.platform_lang,
-        possibly_sensitive=original.possibly_sensitive,
-    )
     repost = to_repost(
         uri, record, cid=reason.get("cid"), seen=None, raw=raw, provenance=provenance,
-        original=shown,
+        original=Original.of(original),
     )  # fmt: skip
     by = reason.get("by")
     return msgspec.structs.replace(repost, author=_author(uri.did, by))

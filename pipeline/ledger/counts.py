@@ -9,18 +9,14 @@ a new wave, not the same cluster.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.enrich.facts import Fact
 from pipeline.enrich.neardup import NearDupIndex
+from pipeline.ledger.seen import key_hash
 from schemas.enriched import Language, MediaSummary
-
-
-def _hash(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
 
 
 class _Counter:
@@ -39,7 +35,7 @@ class _Counter:
         self._keys = np.empty(0, np.uint64)
         self._counts = np.empty(0, np.int64)
         self._lasts = np.empty(0, np.float64)
-        self._swept = -float("inf")
+        self.swept = -float("inf")
 
     def __len__(self) -> int:
         return len(self._keys) + len(self._recent)
@@ -52,7 +48,7 @@ class _Counter:
     def bump(self, key: str, ts: float) -> int:
         """Count one more for ``key`` at ``ts``; the count after it, restarting after a quiet
         window."""
-        h = _hash(key)
+        h = key_hash(key)
         c = self._recent.get(h)
         if c is not None:
             n, last = c
@@ -74,7 +70,7 @@ class _Counter:
         return int(n)
 
     def get(self, key: str, ts: float) -> int:
-        h = _hash(key)
+        h = key_hash(key)
         c = self._recent.get(h)
         if c is None:
             i = self._find(h)
@@ -85,9 +81,9 @@ class _Counter:
 
     def expire(self, watermark: float) -> int:
         """Drop quiet keys; a full sweep at most once per tenth of a window of event time."""
-        if watermark - self._swept < self.window_s / 10:
+        if watermark - self.swept < self.window_s / 10:
             return 0
-        self._swept = watermark
+        self.swept = watermark
         horizon = watermark - self.window_s
         stale = [h for h, (_, last) in self._recent.items() if last < horizon]
         for h in stale:
@@ -179,7 +175,7 @@ class Amplification:
 
     def expire(self, watermark: float) -> int:
         dropped = self.reposts.expire(watermark)
-        if self.reposts._swept == watermark:  # a sweep ran: originals quiet as long go too
+        if self.reposts.swept == watermark:  # a sweep ran: originals quiet as long go too
             horizon = watermark - self.window_s
             self.originals = {k: v for k, v in self.originals.items() if v.last >= horizon}
         return dropped

@@ -12,7 +12,6 @@ the log again up to where it stopped (``replaying``), with nothing published twi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import msgspec
 from pipeline.alerts.config import AlertConfig
 from pipeline.core.counters import StageCounters
 from pipeline.core.records import OutRecord
+from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.enrich.facts import DELETION, Fact, FactBatch
 from pipeline.ledger.counts import Amplification, Clusters, MediaReuse
@@ -32,11 +32,10 @@ from pipeline.ledger.wire import enriched_bytes
 from pipeline.windows.window import Counted
 from pipeline.windows.windows import Windows
 from schemas.codec import encode
-from schemas.deadletter import DeadLetter
+from schemas.deadletter import too_large
 from schemas.enriched import Cluster, Language, MediaSummary
 
 log = logging.getLogger(__name__)
-DEAD_LETTER_HEAD = 64 * 1024  # a record too big for the broker keeps this much, and a hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +46,17 @@ class LedgerConfig:
     state_window_s: float = 6 * 3600.0  # clusters, media reuse, reposts forget after this
     dedupe_capacity: int = 20_000_000  # posts remembered so each counts once (16 B each)
     max_record_bytes: int = 1_000_000
+
+    @classmethod
+    def of(cls, settings: Settings) -> LedgerConfig:
+        return cls(
+            partitions=settings.partitions,
+            window_s=settings.metrics_window_s,
+            grace_s=settings.metrics_grace_s,
+            state_window_s=settings.cluster_window_s,
+            dedupe_capacity=settings.dedupe_capacity,
+            max_record_bytes=settings.max_record_bytes,
+        )
 
 
 class Ledger:
@@ -203,18 +213,11 @@ class Ledger:
         return [OutRecord(self.topics.enriched, fact.uid.encode(), value)]
 
     def _too_large(self, fact: Fact, value: bytes) -> OutRecord:
-        digest = hashlib.sha256(value).hexdigest()
         log.warning("dead-lettered %s: enriched record of %d bytes", fact.uid, len(value))
-        letter = DeadLetter(
-            reason="too-large",
-            detail=f"enriched record of {len(value):,} bytes is over the limit of "
-            f"{self.config.max_record_bytes:,}; sha256 of the whole: {digest}",
-            stage="ledger",
-            source=f"{self.topics.raw}/{fact.partition}@{fact.offset}",
-            key=fact.uid,
-            original=value[:DEAD_LETTER_HEAD],
-            at=datetime.now(UTC),
-        )
+        letter = too_large(
+            value, self.config.max_record_bytes, what="enriched record", stage="ledger",
+            source=f"{self.topics.raw}/{fact.partition}@{fact.offset}", key=fact.uid,
+        )  # fmt: skip
         return OutRecord(self.topics.deadletter, fact.uid.encode(), encode(letter))
 
     def _expire(self, watermark: float) -> None:

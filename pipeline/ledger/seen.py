@@ -25,7 +25,8 @@ class Seen(Enum):
     DUPLICATE = "duplicate"  # this version of this post was already counted
 
 
-def _hash(text: str, size: int) -> int:
+def key_hash(text: str, size: int = 8) -> int:
+    """A ``size``-byte hash of a key: what the ledger keeps instead of the key itself."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=size).digest(), "little")
 
 
@@ -44,7 +45,7 @@ class SeenPosts:
 
     def check(self, uid: str, version: str, ts: float) -> Seen:
         """Whether this post version is new, an edit, or already counted; remembers it."""
-        u, v = _hash(uid, 8), _hash(version, 4)
+        u, v = key_hash(uid), key_hash(version, 4)
         known = [version for version, _ in self._recent.get(u, ())]
         key = np.uint64(u)
         lo = int(np.searchsorted(self._uids, key, "left"))

@@ -9,14 +9,13 @@ they cover, under one lock, so the ledger never releases past a fact still on it
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
 import time
-from datetime import UTC, datetime
 
 import faust
+import msgspec
 from faust.types import TP
 
 from pipeline.core.records import OutRecord
@@ -25,10 +24,9 @@ from pipeline.enrich.enricher import Enricher
 from pipeline.enrich.facts import Fact, FactBatch, encoder
 from pipeline.enrich.langid import Detector
 from pipeline.enrich.marks import PartitionMarks
-from pipeline.ledger.ledger import DEAD_LETTER_HEAD
 from pipeline.stages.worker import FACTS_KEY, Worker, batches, in_record
 from schemas.codec import encode
-from schemas.deadletter import DeadLetter
+from schemas.deadletter import too_large
 
 log = logging.getLogger(__name__)
 
@@ -88,41 +86,22 @@ def _split(batch: FactBatch, limit: int, topics: Topics) -> list[bytes | OutReco
     if len(encoded) <= limit:
         return [encoded]
     if len(batch.facts) <= 1:
+        marks_only = msgspec.structs.replace(batch, facts=[])
         return [_too_large(fact, limit, topics) for fact in batch.facts] + [
-            encoder.encode(
-                FactBatch(
-                    worker=batch.worker,
-                    sent_at=batch.sent_at,
-                    marks=batch.marks,
-                    quiet=batch.quiet,
-                    empty=batch.empty,
-                )
-            )
+            encoder.encode(marks_only)
         ]
     half = len(batch.facts) // 2
     first = FactBatch(worker=batch.worker, facts=batch.facts[:half])
-    rest = FactBatch(
-        worker=batch.worker,
-        sent_at=batch.sent_at,
-        marks=batch.marks,
-        quiet=batch.quiet,
-        empty=batch.empty,
-        facts=batch.facts[half:],
-    )
+    rest = msgspec.structs.replace(batch, facts=batch.facts[half:])  # the marks go last
     return [*_split(first, limit, topics), *_split(rest, limit, topics)]
 
 
 def _too_large(fact: Fact, limit: int, topics: Topics) -> OutRecord:
-    size = len(fact.record)
-    log.warning("dead-lettered %s: %d bytes, over the record limit of %d", fact.uid, size, limit)
-    letter = DeadLetter(
-        reason="too-large",
-        detail=f"post of {len(fact.record):,} bytes is over the record limit of {limit:,}; "
-        f"sha256 of the whole: {hashlib.sha256(fact.record).hexdigest()}",
-        stage="enrich",
-        source=f"{topics.raw}/{fact.partition}@{fact.offset}",
-        key=fact.uid,
-        original=fact.record[:DEAD_LETTER_HEAD],
-        at=datetime.now(UTC),
+    log.warning(
+        "dead-lettered %s: %d bytes, over the record limit of %d", fact.uid, len(fact.record), limit
     )
+    letter = too_large(
+        fact.record, limit, what="post", stage="enrich",
+        source=f"{topics.raw}/{fact.partition}@{fact.offset}", key=fact.uid,
+    )  # fmt: skip
     return OutRecord(topics.deadletter, fact.uid.encode(), encode(letter))

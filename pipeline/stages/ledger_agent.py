@@ -42,19 +42,7 @@ def install(worker: Worker, config: AlertConfig) -> None:
     app, topics, settings = worker.app, worker.topics, worker.settings
 
     def fresh() -> Ledger:
-        return Ledger(
-            topics,
-            LedgerConfig(
-                partitions=settings.partitions,
-                window_s=settings.metrics_window_s,
-                grace_s=settings.metrics_grace_s,
-                state_window_s=settings.cluster_window_s,
-                dedupe_capacity=settings.dedupe_capacity,
-                max_record_bytes=settings.max_record_bytes,
-            ),
-            config,
-            worker.counters,
-        )
+        return Ledger(topics, LedgerConfig.of(settings), config, worker.counters)
 
     holder = [fresh()]
 

@@ -78,17 +78,13 @@ def preload_for(languages: Iterable[str]) -> None:
     """Load what the cascade needs first, at start-up rather than on the first posts: every
     language's low-accuracy models (~0.3 s, ~70 MB) and the high-accuracy models of the
     campaign's languages (~0.2 s each). Models are shared by every detector in the process."""
-    LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().with_preloaded_language_models().build()
-    known = sorted({code for code in languages if code in BY_CODE})
-    if len(known) >= 2:
-        LanguageDetectorBuilder.from_languages(
-            *(BY_CODE[c] for c in known)
-        ).with_preloaded_language_models().build()
-    elif known:  # lingua builds no detector of one language: pair it with any other
-        other = next(c for c in sorted(BY_CODE) if c != known[0])
-        LanguageDetectorBuilder.from_languages(
-            BY_CODE[known[0]], BY_CODE[other]
-        ).with_preloaded_language_models().build()
+    low = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode()
+    low.with_preloaded_language_models().build()
+    known = [BY_CODE[c] for c in sorted(set(languages)) if c in BY_CODE]
+    if len(known) == 1:  # lingua builds no detector of one language: pair it with another
+        known.append(next(lang for lang in BY_CODE.values() if lang != known[0]))
+    if known:
+        LanguageDetectorBuilder.from_languages(*known).with_preloaded_language_models().build()
 
 
 def ask(
