@@ -526,6 +526,19 @@ def test_each_platform_has_its_counts_its_minutes_and_its_latest_posts() -> None
     assert update["platforms"]["x"]["totals"]["posts"] == 100
 
 
+def test_an_update_keeps_a_quiet_platforms_posts_through_a_surge_on_another() -> None:
+    state = DashboardState()
+    state.take_update()
+    sky = enriched("bluesky:at://did:plc:a/app.bsky.feed.post/1", "وين المعتقلين", lang="ar")
+    surge = [enriched(f"x:{i}", f"x post {i}") for i in range(500)]  # all before the next update
+    state.add_posts([sky, *surge])
+    update = state.take_update()
+    assert update is not None
+    posts = [p["uid"] for p in update["posts"]]
+    assert sky.post.uid in posts  # the page's Bluesky feed is not left empty
+    assert posts[:60] == [f"x:{i}" for i in range(499, 439, -1)]  # the newest, newest first
+
+
 # --- property-based: any request, any record on the topics it reads ------------------------------
 
 ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)

@@ -195,8 +195,8 @@ class DashboardState:
         self.feed.append(item)
         self.platform_feeds.setdefault(p.platform, deque(maxlen=FEED_SIZE)).append(item)
         self._new_posts.append(item)
-        if len(self._new_posts) > FEED_SIZE:
-            del self._new_posts[: len(self._new_posts) - FEED_SIZE]
+        if len(self._new_posts) > 4 * FEED_SIZE:  # bounded between updates, every platform kept
+            self._new_posts = newest_per_platform(self._new_posts)[::-1]
 
     def add_alert(self, a: Alert) -> None:
         item = {
@@ -350,7 +350,7 @@ class DashboardState:
                 name: {**tally.counts(), "per_minute": tally.take_minutes()}
                 for name, tally in sorted(self.platforms.items())
             },
-            "posts": list(reversed(self._new_posts)),
+            "posts": newest_per_platform(self._new_posts),
             "alerts": list(reversed(self._new_alerts)),
             "metrics": self._new_metrics,
         }
@@ -380,3 +380,16 @@ def _text_time(value: object) -> str | None:
     if isinstance(value, datetime):
         return iso(value)
     return str(value)
+
+
+def newest_per_platform(items: Sequence[Json]) -> list[Json]:
+    """Newest first: the latest ``FEED_SIZE`` posts and each platform's latest ``FEED_SIZE``, as
+    the page keeps them, so a surge on one platform does not push a quieter one's posts out of
+    an update (its filtered feed would stay empty until a reload)."""
+    per: Counter[str] = Counter()
+    kept = []
+    for i, item in enumerate(reversed(items)):
+        per[item["platform"]] += 1
+        if i < FEED_SIZE or per[item["platform"]] <= FEED_SIZE:
+            kept.append(item)
+    return kept
