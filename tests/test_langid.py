@@ -4,7 +4,6 @@ every backend on samples of lingua's test data (the real texts, in 14 languages)
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 
@@ -15,15 +14,14 @@ from pipeline.enrich.langid import BACKENDS, UND, Detection, Detector, make_dete
 from pipeline.enrich.langid.cascade import CascadeDetector, Policy
 from pipeline.enrich.langid.clean import MIN_LETTERS, clean, letters
 from pipeline.enrich.langid.cli import lang_command
+from tests.conftest import shared_data
 
-REPO = Path(__file__).resolve().parent.parent
 LANGS = ("ar", "de", "en", "es", "fa", "fr", "he", "id", "it", "nl", "pt", "ru", "tr", "ur")
 SAMPLE = 50  # lines per language: enough to tell a working backend from a broken one, fast
 
 
 def data_dir() -> Path:
-    root = Path(os.environ.get("HASHWATCH_SHARED_DATA", REPO.parent / "shared" / "data"))
-    path = root / "langid"
+    path = shared_data() / "langid"
     if not path.is_dir():
         pytest.fail(f"lingua's test data not found at {path} (set HASHWATCH_SHARED_DATA)")
     return path
