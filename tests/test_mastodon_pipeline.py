@@ -136,17 +136,21 @@ async def test_killed_and_restarted_through_every_fault_stores_each_post_once(
             clock=FastClock(),
         )
         task = asyncio.create_task(restarted.run())
-        total = 10 + 5 + (2 + 1 + 2 + 1 + 2) + 5
-        await until(lambda: _count(s, "SELECT count(*) FROM posts", total))
-        await until(lambda: _sync(restarted.backfills_pending() == 0))
-        t2 = [p for p in fediverse.posts if p.tag == T2][:2]  # streamed by the killed run
-        fediverse.edit(t2[0], "words changed after the fact")
-        fediverse.delete(t2[1])  # its uri is known from the killed run's memory
-        await until(lambda: _count(s, "SELECT count(*) FROM post_versions", 1))
-        await until(lambda: _count(s, "SELECT count(*) FROM posts WHERE deleted_at IS NOT NULL", 1))
-        await until(lambda: _count(s, 'SELECT count(*) FROM gaps WHERE "end" IS NOT NULL', 7))
-        restarted.stop()
-        await asyncio.wait_for(task, 10)
+        try:
+            total = 10 + 5 + (2 + 1 + 2 + 1 + 2) + 5
+            await until(lambda: _count(s, "SELECT count(*) FROM posts", total))
+            await until(lambda: _sync(restarted.backfills_pending() == 0))
+            t2 = [p for p in fediverse.posts if p.tag == T2][:2]  # streamed by the killed run
+            fediverse.edit(t2[0], "words changed after the fact")
+            fediverse.delete(t2[1])  # its uri is known from the killed run's memory
+            await until(lambda: _count(s, "SELECT count(*) FROM post_versions", 1))
+            await until(
+                lambda: _count(s, "SELECT count(*) FROM posts WHERE deleted_at IS NOT NULL", 1)
+            )
+            await until(lambda: _count(s, 'SELECT count(*) FROM gaps WHERE "end" IS NOT NULL', 7))
+        finally:  # a failed wait must not leave the collector running (it would hang the suite)
+            restarted.stop()
+            await asyncio.wait_for(task, 10)
         await publisher.stop()
         await until(lambda: _count(s, "SELECT count(*) FROM collections", 2))
         await asyncio.sleep(0.5)  # anything late would show now
