@@ -405,26 +405,30 @@ class JetstreamStream(LiveStream):
     async def backfill(self, job: BackfillJob, link: Link) -> int | None:
         """What the replay recovered for the job's window, plus a search of whatever part of
         it Jetstream no longer had."""
-        replay = self._replays.pop(job.gap.start if job.gap is not None else _HISTORY, None)
+        key = job.gap.start if job.gap is not None else _HISTORY
+        replay = self._replays.get(key)
         if replay is None:
             return await self._unknown_replay(job, link)
-        await self._wait(replay.caught_up, link.stopping)
-        if link.stopping.is_set():
-            return None
-        missed = replay.missed(_us(self.config.replay_tolerance))
-        if missed is None:
-            return replay.replayed
-        since, until = (from_time_us(t) for t in missed)
-        assert since is not None and until is not None
-        if self.search is None:
-            raise StreamError(
-                f"Jetstream replayed {replay.replayed} posts from {until.isoformat()} only; "
-                f"posts from {since.isoformat()} on are beyond its replay window and were not "
-                "recovered: set BLUESKY_API_URL, BLUESKY_HANDLE and BLUESKY_APP_PASSWORD to "
-                "backfill them through searchPosts"
-            )
-        found = await self._search_window(since, until + timedelta(milliseconds=1), link)
-        return None if found is None else replay.replayed + found
+        try:  # registered until the search is done: it keeps what the search may find again
+            await self._wait(replay.caught_up, link.stopping)
+            if link.stopping.is_set():
+                return None
+            missed = replay.missed(_us(self.config.replay_tolerance))
+            if missed is None:
+                return replay.replayed
+            since, until = (from_time_us(t) for t in missed)
+            assert since is not None and until is not None
+            if self.search is None:
+                raise StreamError(
+                    f"Jetstream replayed {replay.replayed} posts from {until.isoformat()} only; "
+                    f"posts from {since.isoformat()} on are beyond its replay window and were "
+                    "not recovered: set BLUESKY_API_URL, BLUESKY_HANDLE and "
+                    "BLUESKY_APP_PASSWORD to backfill them through searchPosts"
+                )
+            found = await self._search_window(since, until + timedelta(milliseconds=1), link)
+            return None if found is None else replay.replayed + found
+        finally:
+            self._replays.pop(key, None)
 
     async def _unknown_replay(self, job: BackfillJob, link: Link) -> int | None:
         """A gap left pending by an earlier run: whether its replay covered it is unknown, so
