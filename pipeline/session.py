@@ -11,22 +11,16 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from pipeline.core.broker import broker_url
-from pipeline.core.campaign import load_campaign
 from pipeline.core.settings import Settings, redact_url
 from pipeline.core.topics import Topics, create_topics, keep_topics
-from pipeline.enrich.langid import make_detector, warm_up
 from pipeline.ops.prometheus import attach_faust_sensor, worker_registry
 from pipeline.sinks import Store, open_store
 from pipeline.sinks.store_sink import StoreSink
 from pipeline.stages.app import create_worker
+from pipeline.stages.enrich_process import EnrichProcess, EnrichSpec
 from pipeline.stages.worker import Worker
 
 log = logging.getLogger(__name__)
-
-
-def campaign_languages(settings: Settings) -> tuple[str, ...]:
-    """The languages the campaign config expects, whose models the worker loads up front."""
-    return load_campaign(settings.config).languages if settings.config else ()
 
 
 @dataclass
@@ -53,8 +47,8 @@ async def session(
         store = open_store(settings.store_url())
         await store.open()
         log.info("store: %s", redact_url(store.url))
-        detector = make_detector(settings.lang_backend)
-        worker = create_worker(settings, url, detector)
+        enrich = EnrichProcess(EnrichSpec.of(settings), settings.enrich_processes)
+        worker = create_worker(settings, url, enrich)
         sink = StoreSink(store, bootstrap, settings, worker.counters, worker.sender.send)
         if metrics is not None:  # Faust's sensor must be attached before start
             attach_faust_sensor(worker.app, metrics)
@@ -62,13 +56,9 @@ async def session(
         worker.app.in_worker = True
         try:
             await worker.sender.start()
-            # Both join a consumer group, which takes seconds on Tansu: join at once, and load
-            # the language models meanwhile.
-            await asyncio.gather(
-                worker.app.start(),
-                sink.start(),
-                asyncio.to_thread(warm_up, detector, campaign_languages(settings)),
-            )
+            # Both join a consumer group, which takes seconds on Tansu: join at once, and
+            # start the enrich process (it loads the language models) meanwhile.
+            await asyncio.gather(worker.app.start(), sink.start(), enrich.start())
             keeper = asyncio.create_task(keep_topics(bootstrap, topics, settings.partitions))
             try:
                 yield Session(settings, bootstrap, topics, worker, sink, store)
@@ -77,5 +67,7 @@ async def session(
         finally:
             await sink.stop()
             await worker.app.stop()
+            await worker.settled()
             await worker.sender.stop()
+            await enrich.close()
             await store.close()

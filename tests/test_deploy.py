@@ -17,8 +17,8 @@ from pipeline.alerts.config import alert_config
 from pipeline.core.campaign import load_campaign
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
-from pipeline.enrich.langid import make_detector
 from pipeline.stages.app import create_worker
+from pipeline.stages.enrich_process import EnrichProcess, EnrichSpec
 from tests import deploy_checks as checks
 
 SCRIPT = checks.DEPLOY / "create-topics.sh"
@@ -239,7 +239,8 @@ async def _code_topics(prefix: str, partitions: int) -> dict[str, int]:
     topics = Topics(prefix)
     wanted = {name: topics.partitions(name, partitions) for name in topics.all()}
     settings = Settings(broker="kafka://127.0.0.1:1", topic_prefix=prefix, partitions=partitions)
-    worker = create_worker(settings, "kafka://127.0.0.1:1", make_detector("langdetect"))
+    enrich = EnrichProcess(EnrichSpec.of(settings))  # never started
+    worker = create_worker(settings, "kafka://127.0.0.1:1", enrich)
     for table in worker.app.tables.values():
         wanted[table.changelog_topic.get_topic_name()] = table.changelog_topic.partitions
     wanted[f"{worker.app.conf.id}-__assignor-__leader"] = 1

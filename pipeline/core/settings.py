@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(
         default=0.05, gt=0, description="Longest a partial batch waits before it is processed."
     )
+    enrich_processes: int = Field(
+        default=1,
+        ge=0,
+        description="Child processes that validate, detect language and sign posts, so the "
+        "worker's event loop keeps its core; 0 does it in the worker's own process.",
+    )
     idle_s: float = Field(
         default=2.0,
         gt=0,

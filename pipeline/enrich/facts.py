@@ -62,5 +62,30 @@ class FactBatch(msgspec.Struct, frozen=True):
     end: bool = False  # end of input (hashwatch run): release everything, close every window
 
 
+class _Wire(msgspec.Struct, frozen=True):
+    """``FactBatch`` as encoded, with its facts already encoded (by the enrich process)."""
+
+    worker: str
+    sent_at: float
+    marks: dict[int, float]
+    quiet: list[int]
+    empty: list[int]
+    facts: msgspec.Raw
+    end: bool
+
+
 encoder = msgspec.msgpack.Encoder()
 decoder = msgspec.msgpack.Decoder(FactBatch)
+
+
+def encode_facts(facts: list[Fact]) -> bytes:
+    """Facts as the ``facts`` field of a batch record (a msgpack array)."""
+    return encoder.encode(facts)
+
+
+def encode_batch(header: FactBatch, facts: bytes) -> bytes:
+    """The record of ``header`` with ``facts`` (from ``encode_facts``) spliced in as they are,
+    so facts encoded in another process are not decoded and encoded again."""
+    h = header
+    wire = _Wire(h.worker, h.sent_at, h.marks, h.quiet, h.empty, msgspec.Raw(facts), h.end)
+    return encoder.encode(wire)

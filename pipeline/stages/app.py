@@ -7,8 +7,8 @@ from pipeline.core.counters import StageCounters
 from pipeline.core.kafka import BatchSender
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
-from pipeline.enrich.langid import Detector
 from pipeline.stages import enrich_agent, ledger_agent
+from pipeline.stages.enrich_process import EnrichProcess
 from pipeline.stages.transport import App
 from pipeline.stages.worker import Worker
 
@@ -16,7 +16,7 @@ from pipeline.stages.worker import Worker
 def create_worker(
     settings: Settings,
     broker_url: str,
-    detector: Detector,
+    enrich: EnrichProcess,
     *,
     counters: StageCounters | None = None,
 ) -> Worker:
@@ -50,6 +50,6 @@ def create_worker(
         BatchSender(broker_url.removeprefix("kafka://")),
     )
     config = alert_config(settings.config)
-    enrich_agent.install(worker, detector, config.watch_terms())
+    enrich_agent.install(worker, enrich)
     ledger_agent.install(worker, config)
     return worker

@@ -8,8 +8,10 @@ the store is keyed by uid), so a redelivery changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import cast
 
 import faust
@@ -22,6 +24,8 @@ from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.enrich.facts import FactBatch, encoder
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Worker:
@@ -32,6 +36,8 @@ class Worker:
     topics: Topics
     counters: StageCounters
     sender: BatchSender
+    # what stages still have to publish after their agents stop (``Outbox.settled``)
+    pending: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def topic(self, *names: str) -> faust.TopicT:
         return self.app.topic(
@@ -46,6 +52,15 @@ class Worker:
         """Publish records and wait until the broker has them, so a batch's outputs are
         durable before its input is acked."""
         await self.sender.send(records)
+
+    async def settled(self) -> None:
+        """Wait for what the stopped agents handed over to be published (at stop: what is not
+        was not acked either, so it is redone by the next worker)."""
+        for settled in self.pending:
+            try:
+                await asyncio.wait_for(settled(), timeout=30.0)
+            except Exception as exc:  # logged where it happened; stopping goes on
+                log.warning("left unpublished at stop: %s", type(exc).__name__)
 
     async def flush(self) -> None:
         """End of input (``hashwatch run``): the ledger releases everything and closes every
