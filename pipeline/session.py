@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from pipeline.core import heap
 from pipeline.core.broker import broker_url
 from pipeline.core.settings import Settings, redact_url
 from pipeline.core.topics import Topics, create_topics, keep_topics
@@ -59,11 +60,13 @@ async def session(
             # Both join a consumer group, which takes seconds on Tansu: join at once, and
             # start the enrich process (it loads the language models) meanwhile.
             await asyncio.gather(worker.app.start(), sink.start(), enrich.start())
+            thresholds = heap.settle()
             keeper = asyncio.create_task(keep_topics(bootstrap, topics, settings.partitions))
             try:
                 yield Session(settings, bootstrap, topics, worker, sink, store)
             finally:
                 keeper.cancel()
+                heap.unsettle(thresholds)
         finally:
             await sink.stop()
             await worker.app.stop()
