@@ -90,18 +90,22 @@ async def copy_raw(bootstrap: str, prefix: str, records: Records) -> int:
     return sum(len(r) for r in records.values())
 
 
-def cpu_s() -> float:
-    """CPU seconds of this process and its live children (the enrich process)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = time.process_time()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds so far of a process and its live children (a worker's enrich process)."""
+
+    def stat(path: Path) -> list[str]:
+        return path.read_text().rpartition(")")[2].split()
+
+    fields = stat(Path(f"/proc/{pid}/stat"))
+    total = int(fields[11]) + int(fields[12])  # utime + stime
+    for path in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rpartition(")")[2].split()
+            child = stat(path)
         except OSError:
             continue  # gone meanwhile
-        if int(fields[1]) == os.getpid():  # ppid
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    return total
+        if int(child[1]) == pid:  # its parent
+            total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def run_hashwatch(
@@ -118,14 +122,14 @@ async def run_hashwatch(
                 await asyncio.sleep(0.002)
             spy = Profile(profile)
             spy.start()  # (blocks 0.3 s when profiling: figures then are not the ones to quote)
-            first, cpu = time.perf_counter(), cpu_s()
+            first, cpu = time.perf_counter(), tree_cpu_s(os.getpid())
             await wait_drained(s.worker, expect, final=True)
             end = time.perf_counter()
             spy.stop()
             return {
                 "startup_s": first - began,
                 "run_s": end - first,
-                "cpu_s": cpu_s() - cpu,
+                "cpu_s": tree_cpu_s(os.getpid()) - cpu,
                 "unique": c.unique,
                 "duplicates": c.duplicates,
                 "enriched": c.enriched_sent,

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput_bench import copy_raw, publish_once
+from throughput_bench import copy_raw, publish_once, tree_cpu_s
 
 from pipeline.core import kafka
 from pipeline.core.broker import EmbeddedBroker
@@ -35,12 +35,6 @@ from pipeline.stages.worker import FACTS_KEY
 
 GOAL = 1.8
 QUIET_S = 5.0  # the enriched topic is complete once nothing new came for this long
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (and its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int]:
@@ -81,7 +75,7 @@ async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int
 async def run(
     bootstrap: str, url: str, prefix: str, workers: int, expect: int
 ) -> tuple[float, int, float]:
-    """(raw records/s, enriched records, CPU seconds of the workers)."""
+    """(raw records/s, enriched records, CPU seconds of the workers and their enrich processes)."""
     with tempfile.TemporaryDirectory() as tmp:
         procs = []
         for i in range(workers):
@@ -104,7 +98,7 @@ async def run(
             )
         try:
             seconds, got = await timed(bootstrap, Topics(prefix), expect)
-            cpu = sum(_cpu_s(p.pid) for p in procs)
+            cpu = sum(tree_cpu_s(p.pid) for p in procs)
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -127,9 +121,9 @@ async def measure(posts: int, rounds: int) -> None:
                 prefix = f"workers{workers}-{round_}"
                 await copy_raw(broker.bootstrap, prefix, records)
                 assert broker.pid is not None
-                began = _cpu_s(broker.pid)
+                began = tree_cpu_s(broker.pid)
                 rate, got, cpu = await run(broker.bootstrap, broker.url, prefix, workers, n)
-                broker_cpu = _cpu_s(broker.pid) - began
+                broker_cpu = tree_cpu_s(broker.pid) - began
                 rates[workers].append(rate)
                 print(
                     f"  round {round_ + 1}: {workers} worker(s) {rate:7,.0f} posts/s "
