@@ -18,7 +18,8 @@ import pytest
 
 from pipeline.sinks import open_store
 from pipeline.sinks.migrate import migrations
-from pipeline.sinks.postgres import PostgresStore, _clean_raw, _split_url
+from pipeline.sinks.postgres import PostgresStore, _clean_raw, _Mode, _prepare, _split_url
+from pipeline.sinks.rows import POST_COLUMNS
 from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
@@ -84,6 +85,33 @@ async def test_redelivered_records_never_make_two_rows(store: PostgresStore) -> 
     ]
     assert await store.query("SELECT count(*) FROM media") == [(4,)]
     assert await store.query("SELECT count(*) FROM hashtags") == [(2,)]  # one per post and tag
+
+
+async def test_a_post_another_writer_stores_meanwhile_goes_through_the_merge(
+    store: PostgresStore, url: str, schema: str, pg_base: str
+) -> None:
+    # New posts are copied straight into their tables; a post another writer (a second worker
+    # during a rebalance) stores between the check and the copy makes the copy fail on its
+    # key, and the batch is written again through the merge, with nothing lost or doubled.
+    other = await asyncpg.connect(pg_base, server_settings={"search_path": schema})
+    try:
+        other_tx = other.transaction()
+        await other_tx.start()
+        rows = _prepare([ep("2", amp=1)], _Mode.FAST).posts
+        await other.copy_records_to_table("posts", records=rows, columns=POST_COLUMNS)
+        write = asyncio.ensure_future(store.write([ep("1"), ep("2", amp=4), ep("3")]))
+        await asyncio.sleep(0.5)  # its copy waits on the other writer's uncommitted key
+        assert not write.done()
+        await other_tx.commit()
+        await asyncio.wait_for(write, 10)
+    finally:
+        await other.close()
+    assert await store.query("SELECT uid, amplification FROM posts ORDER BY uid") == [
+        ("x:1", 0),
+        ("x:2", 4),
+        ("x:3", 0),
+    ]
+    assert await store.query("SELECT count(*) FROM media") == [(6,)]
 
 
 async def test_duplicates_in_a_batch_keep_the_highest_amplification(store: PostgresStore) -> None:
