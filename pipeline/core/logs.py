@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import orjson
 
 # Faust, mode and aiokafka narrate every rebalance at INFO; keep them to warnings unless asked.
-_CHATTY = ("faust", "mode", "aiokafka", "kafka")
+# Faust's services log under the module of their class: hashwatch's App and consumer subclasses
+# (pipeline.stages.transport) narrate start and stop the same way.
+_CHATTY = ("faust", "mode", "aiokafka", "kafka", "pipeline.stages.transport")
 
 
 class JsonFormatter(logging.Formatter):
