@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -17,10 +19,12 @@ import pytest
 
 from pipeline.core.records import InRecord
 from pipeline.core.topics import Topics
+from pipeline.enrich.enricher import Enricher
 from pipeline.enrich.facts import FactBatch, decoder, encode_batch, encode_facts, encoder
 from pipeline.enrich.shipment import Shipment, header_room, ship
 from pipeline.stages.enrich_process import EnrichProcess, EnrichSpec
 from pipeline.stages.outbox import Outbox
+from pipeline.testing import ScriptedDetector
 from schemas.codec import decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.testing import post
@@ -209,6 +213,50 @@ async def test_put_waits_while_depth_jobs_are_outstanding() -> None:
     release.set()
     await third
     await box.settled()
+
+
+POISON = "☠ this post kills the enrich process"
+
+
+def _dies_on_poison(text: str) -> str:
+    if POISON in text:
+        os._exit(1)  # what a crash in a native library does to the process
+    return "en"
+
+
+@dataclass(frozen=True)
+class PoisonSpec(EnrichSpec):
+    """The stage with a detector that kills its process on one text (a native crash on some
+    input cannot be had on demand)."""
+
+    def build(self) -> Enricher:
+        return Enricher(Topics(self.topic_prefix), ScriptedDetector(_dies_on_poison))
+
+
+async def test_the_post_a_child_dies_on_is_dead_lettered_and_the_rest_enriched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    batch = records(40)
+    poisoned = post(77, POISON)
+    batch.insert(13, InRecord(T.raw, 2, 77, poisoned.uid.encode(), encode(poisoned)))
+    child = EnrichProcess(PoisonSpec(**spec().__dict__), processes=1)
+    await child.start()
+    try:
+        shipped, again = await asyncio.gather(child.run(batch), child.run(records(5)))
+        after = await child.run(records(3))  # the stage goes on
+    finally:
+        await child.close()
+
+    assert [uid for uid, _, _ in facts_of(shipped)] == [f"x:{1000 + i}" for i in range(40)]
+    letters = [decode(r.value or b"", DeadLetter) for r in shipped.letters]
+    assert sorted(d.reason for d in letters) == ["enrich-crashed", "invalid-json"]
+    [crashed] = [d for d in letters if d.reason == "enrich-crashed"]
+    assert crashed.key == "x:77" and crashed.source == "t.posts.raw/2@77"
+    assert crashed.original == encode(poisoned)
+    assert shipped.raw_consumed == 42 and shipped.facts_sent == 40
+    assert shipped.dead_lettered == Counter({"enrich-crashed": 1, "invalid-json": 1})
+    assert len(facts_of(again)) == 5 and len(facts_of(after)) == 3  # nothing else lost
+    assert "halving it" in caplog.text
 
 
 def test_the_child_ends_when_its_worker_is_killed(tmp_path: Path) -> None:

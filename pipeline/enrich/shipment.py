@@ -35,6 +35,21 @@ class Shipment:
     dead_lettered: Counter[str] = field(default_factory=Counter)
     logs: list[logging.LogRecord] = field(default_factory=list)  # to re-emit where it lands
 
+    def merged(self, other: Shipment) -> Shipment:
+        """This batch and the one read after it, as one (a batch run in halves)."""
+        marks = dict(self.marks)
+        for partition, ts in other.marks.items():
+            marks[partition] = max(ts, marks.get(partition, ts))
+        return Shipment(
+            chunks=[*self.chunks, *other.chunks],
+            letters=[*self.letters, *other.letters],
+            marks=marks,
+            raw_consumed=self.raw_consumed + other.raw_consumed,
+            facts_sent=self.facts_sent + other.facts_sent,
+            dead_lettered=self.dead_lettered + other.dead_lettered,
+            logs=[*self.logs, *other.logs],
+        )
+
     def count_into(self, counters: StageCounters) -> None:
         counters.raw_consumed += self.raw_consumed
         counters.facts_sent += self.facts_sent

@@ -14,24 +14,29 @@ Children are spawned, not forked: a worker has Faust's and aiokafka's threads ru
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import multiprocessing
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pipeline.alerts.config import alert_config
 from pipeline.core.campaign import load_campaign
-from pipeline.core.records import InRecord
+from pipeline.core.records import InRecord, OutRecord
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
 from pipeline.enrich.enricher import Enricher
 from pipeline.enrich.langid import make_detector, warm_up
 from pipeline.enrich.shipment import Shipment, ship
+from schemas.codec import encode
+from schemas.deadletter import HEAD_BYTES, DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +95,10 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _ship(records: Sequence[tuple[str, int, int, bytes | None, bytes]]) -> Shipment:
+Row = tuple[str, int, int, bytes | None, bytes]  # an InRecord as it is pickled
+
+
+def _ship(records: Sequence[Row]) -> Shipment:
     assert _enricher is not None and _spec is not None, "the child was not started"
     return ship(_enricher, [InRecord(*r) for r in records], _spec.max_record_bytes)
 
@@ -105,6 +113,10 @@ class EnrichProcess:
         self.processes = processes
         self._pool: Executor | None = None
         self._local: Enricher | None = None
+        self._alone = asyncio.Lock()  # held while a batch runs alone in the pool
+        self._running = 0  # calls in the pool that are not alone
+        self._idle = asyncio.Event()  # set while _running is 0
+        self._idle.set()
 
     async def start(self) -> None:
         """Spawn the children and wait until their models are loaded (or load them here)."""
@@ -129,27 +141,83 @@ class EnrichProcess:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     async def run(self, records: Sequence[InRecord]) -> Shipment:
-        """The batch enriched; a child that died under it is replaced and the batch run once
-        more (a second death is an error: the worker stops rather than skip posts)."""
+        """The batch enriched. A child that dies under it is replaced and the batch run again,
+        alone in the pool, so that a second death is its own; then its halves, and theirs,
+        until the one post the child dies on is dead-lettered (``enrich-crashed``) and
+        the others are enriched: a post that kills the process costs a few restarts, not
+        the worker."""
         if not records:
             return Shipment()
         if self._local is not None:
             return ship(self._local, records, self.spec.max_record_bytes)
+        return await self._run(records, alone=False)
+
+    async def _run(self, records: Sequence[InRecord], *, alone: bool) -> Shipment:
+        where = f"{records[0].source}..{records[-1].offset}"
+        try:
+            return await self._call(records, alone=alone)
+        except BrokenProcessPool:
+            pass
+        if not alone:
+            log.error("the enrich process died during the batch %s: running it alone", where)
+            return await self._run(records, alone=True)
+        if len(records) == 1:
+            return _crashed(records[0], Topics(self.spec.topic_prefix))
+        log.error("the enrich process died on the batch %s alone: halving it", where)
+        half = len(records) // 2
+        first = await self._run(records[:half], alone=True)
+        return first.merged(await self._run(records[half:], alone=True))
+
+    async def _call(self, records: Sequence[InRecord], *, alone: bool) -> Shipment:
+        """One call in the pool; ``alone``: with nothing else running there. A dead child
+        is replaced before ``BrokenProcessPool`` is raised."""
         rows = [(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
-        for attempt in (1, 2):
-            pool = self._pool
-            if pool is None:
-                raise RuntimeError("the enrich process is not running")
-            try:
-                return await asyncio.get_running_loop().run_in_executor(pool, _ship, rows)
-            except BrokenProcessPool:
-                where = f"{records[0].source}..{records[-1].offset}"
-                if attempt == 2:
-                    raise RuntimeError(
-                        f"the enrich process died twice on the batch {where}"
-                    ) from None
-                log.error("the enrich process died on the batch %s: starting another", where)
-                if self._pool is pool:  # the first of the batches it took down replaces it
-                    self._pool = self._new_pool()
-                    pool.shutdown(wait=False, cancel_futures=True)
-        raise AssertionError("unreachable")
+        loop = asyncio.get_running_loop()
+        if alone:
+            async with self._alone:
+                await self._idle.wait()  # the calls already in the pool finish first
+                return await self._in_pool(loop, rows)
+        while self._alone.locked():  # a batch is being run alone: wait
+            async with self._alone:
+                pass
+        self._running += 1
+        self._idle.clear()
+        try:
+            return await self._in_pool(loop, rows)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def _in_pool(self, loop: asyncio.AbstractEventLoop, rows: list[Row]) -> Shipment:
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("the enrich process is not running")
+        try:
+            return await loop.run_in_executor(pool, _ship, rows)
+        except BrokenProcessPool:
+            if self._pool is pool:  # the first call to see it dead replaces it
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _crashed(record: InRecord, topics: Topics) -> Shipment:
+    """A post the enrich process died on, alone, twice: dead-lettered, and the stage goes on."""
+    value = record.value
+    log.error("dead-lettered %s: the enrich process dies on it", record.source)
+    letter = DeadLetter(
+        reason="enrich-crashed",
+        detail=f"the enrich process died on this record, alone, twice; {len(value):,} bytes, "
+        f"sha256 {hashlib.sha256(value).hexdigest()}",
+        stage="enrich",
+        source=record.source,
+        key=record.key.decode("utf-8", "replace") if record.key else None,
+        original=value[:HEAD_BYTES],
+        at=datetime.now(UTC),
+    )
+    return Shipment(
+        letters=[OutRecord(topics.deadletter, record.key, encode(letter))],
+        raw_consumed=1,
+        dead_lettered=Counter({"enrich-crashed": 1}),
+    )
