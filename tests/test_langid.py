@@ -290,3 +290,9 @@ def test_cli_backend_and_languages_options() -> None:
     assert result.exit_code != 0
     result = runner.invoke(lang_command, ["--languages", "xx"], input="hello there\n")
     assert result.exit_code != 0 and "cannot detect xx" in result.output
+
+
+def test_the_languages_a_worker_preloads_are_lingua_s() -> None:
+    from pipeline.enrich.langid.lingua_backend import COMMON, LANGUAGES
+
+    assert set(COMMON) <= LANGUAGES and len(set(COMMON)) == len(COMMON)

@@ -85,6 +85,25 @@ def _start(spec: EnrichSpec) -> None:
     logging.getLogger().setLevel(spec.log_level)  # what is logged is relayed (Shipment.logs)
     _spec, _enricher = spec, spec.build()
     warm_up(_enricher.detector, spec.languages)
+    if _enricher.detector.name == "cascade":
+        threading.Thread(target=_preload_until_busy, args=(spec.languages,), daemon=True).start()
+
+
+_busy = threading.Event()  # set by the first batch
+
+
+def _preload_until_busy(loaded: tuple[str, ...]) -> None:
+    """While the worker joins its group (seconds on any broker) the child has nothing to do:
+    load the high-accuracy models of the most common languages then, rather than on the
+    first posts that need them (~0.2 s each, a backlog in a campaign's first seconds).
+    Stops at the first batch: from then on, models load when a post needs them."""
+    from pipeline.enrich.langid import lingua_backend
+
+    for code in lingua_backend.COMMON:
+        if _busy.is_set():
+            return
+        if code not in loaded:
+            lingua_backend.preload_high_accuracy(code)
 
 
 def _exit_with(parent: int) -> None:
@@ -100,6 +119,7 @@ Row = tuple[str, int, int, bytes | None, bytes]  # an InRecord as it is pickled
 
 def _ship(records: Sequence[Row]) -> Shipment:
     assert _enricher is not None and _spec is not None, "the child was not started"
+    _busy.set()
     return ship(_enricher, [InRecord(*r) for r in records], _spec.max_record_bytes)
 
 

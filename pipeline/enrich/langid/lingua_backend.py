@@ -87,6 +87,22 @@ def preload_for(languages: Iterable[str]) -> None:
         LanguageDetectorBuilder.from_languages(*known).with_preloaded_language_models().build()
 
 
+# The languages most posted in on large social platforms, most first (lingua's codes): what a
+# worker loads while it has nothing else to do, before a campaign's first post needs them.
+COMMON = (
+    "en", "es", "pt", "ar", "ja", "id", "fr", "tr", "ru", "ko", "de", "fa", "it", "hi", "ur",
+    "th", "nl", "pl", "ms", "tl", "uk", "zh", "he", "sv",
+)  # fmt: skip
+
+
+def preload_high_accuracy(code: str) -> None:
+    """One language's high-accuracy models (~0.2 s); kept, as every model, for the process."""
+    other = "en" if code != "en" else "es"  # lingua builds no detector of one language
+    LanguageDetectorBuilder.from_languages(
+        BY_CODE[code], BY_CODE[other]
+    ).with_preloaded_language_models().build()
+
+
 def ask(
     texts: Sequence[str], candidates: Sequence[tuple[frozenset[str], bool]]
 ) -> list[dict[str, float]]:
