@@ -17,9 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.synth.collector import SynthConfig, SynthStream
 from agents.synth.text import labelled_copies
 from pipeline.enrich.neardup import (
     MIN_TOKENS,
+    SIGNER,
     NearDupIndex,
     Signer,
     canonical_text,
@@ -133,6 +135,29 @@ def verdict(p: float, r: float) -> str:
     return f"precision {p:.4f} {ok_p}   recall {r:.4f} {ok_r}"
 
 
+def growth(posts: int = 60_000, block: int = 5_000) -> str:
+    """Cost of a new text as the window fills: a long campaign's texts share much of a small
+    vocabulary, so the LSH candidates of a text grow with the index unless bounded."""
+    stream = SynthStream(SynthConfig(seed=3))
+    signed = []
+    for _ in range(posts):
+        post = stream.next_post()
+        key, canonical = keyed_canonical(post.text)
+        if post.reference("retweet") is None and key is not None:
+            signed.append((key, *SIGNER.sign(canonical), post.created_at.timestamp()))
+    index = NearDupIndex()
+    costs = []
+    for start in range(0, len(signed) - block + 1, block):
+        began = time.perf_counter()
+        for key, tokens, bands, ts in signed[start : start + block]:
+            index.resolve_signed(key, tokens, bands, ts)
+        costs.append((time.perf_counter() - began) / block * 1e6)
+    return (
+        f"as the window fills (synthetic campaign, {len(signed):,} original texts, us per "
+        f"text by {block:,}): " + " ".join(f"{c:.0f}" for c in costs)
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seed", type=int, default=1)
@@ -213,6 +238,7 @@ def main() -> int:
     mem, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(f"  memory: {mem / len(big):.0f} bytes per index entry ({len(big)} entries)")
+    print(f"  {growth()}")
 
     print("\nhashtags in canonical text:")
     for keep in (False, True):
