@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from pipeline.alerts.config import alert_config
 from pipeline.core import heap
 from pipeline.core.broker import broker_url
 from pipeline.core.settings import Settings, redact_url
@@ -48,8 +49,9 @@ async def session(
         store = open_store(settings.store_url())
         await store.open()
         log.info("store: %s", redact_url(store.url))
-        enrich = EnrichProcess(EnrichSpec.of(settings), settings.enrich_processes)
-        worker = create_worker(settings, url, enrich)
+        config = alert_config(settings.config)  # the campaign config, read once
+        enrich = EnrichProcess(EnrichSpec.of(settings, config), settings.enrich_processes)
+        worker = create_worker(settings, url, enrich, config)
         sink = StoreSink(store, bootstrap, settings, worker.counters, worker.sender.send)
         if metrics is not None:  # Faust's sensor must be attached before start
             attach_faust_sensor(worker.app, metrics)

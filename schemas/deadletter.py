@@ -25,10 +25,24 @@ def too_large(
 ) -> DeadLetter:
     """A record over the broker's limit: its first 64 KB and the SHA-256 of the whole, so it
     can still be identified, and the run goes on."""
+    return with_head(
+        "too-large",
+        f"{what} of {len(value):,} bytes is over the record limit of {limit:,}",
+        value,
+        stage=stage,
+        source=source,
+        key=key,
+    )
+
+
+def with_head(
+    reason: str, detail: str, value: bytes, *, stage: str, source: str, key: str | None
+) -> DeadLetter:
+    """A dead letter that keeps the first 64 KB of ``value`` and names the SHA-256 of the
+    whole in its detail: it fits a record whatever ``value``'s size."""
     return DeadLetter(
-        reason="too-large",
-        detail=f"{what} of {len(value):,} bytes is over the record limit of {limit:,}; "
-        f"sha256 of the whole: {hashlib.sha256(value).hexdigest()}",
+        reason=reason,
+        detail=f"{detail}; sha256 of the whole: {hashlib.sha256(value).hexdigest()}",
         stage=stage,
         source=source,
         key=key or None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.alerts.config import alert_config
+from pipeline.alerts.config import AlertConfig, alert_config
 from pipeline.core.campaign import load_campaign
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
@@ -239,8 +239,9 @@ async def _code_topics(prefix: str, partitions: int) -> dict[str, int]:
     topics = Topics(prefix)
     wanted = {name: topics.partitions(name, partitions) for name in topics.all()}
     settings = Settings(broker="kafka://127.0.0.1:1", topic_prefix=prefix, partitions=partitions)
-    enrich = EnrichProcess(EnrichSpec.of(settings))  # never started
-    worker = create_worker(settings, "kafka://127.0.0.1:1", enrich)
+    config = AlertConfig()
+    enrich = EnrichProcess(EnrichSpec.of(settings, config))  # never started
+    worker = create_worker(settings, "kafka://127.0.0.1:1", enrich, config)
     for table in worker.app.tables.values():
         wanted[table.changelog_topic.get_topic_name()] = table.changelog_topic.partitions
     wanted[f"{worker.app.conf.id}-__assignor-__leader"] = 1

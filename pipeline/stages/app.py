@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.alerts.config import alert_config
+from pipeline.alerts.config import AlertConfig
 from pipeline.core.counters import StageCounters
 from pipeline.core.kafka import BatchSender
 from pipeline.core.settings import Settings
@@ -17,6 +17,7 @@ def create_worker(
     settings: Settings,
     broker_url: str,
     enrich: EnrichProcess,
+    config: AlertConfig,
     *,
     counters: StageCounters | None = None,
 ) -> Worker:
@@ -49,7 +50,6 @@ def create_worker(
         counters or StageCounters(),
         BatchSender(broker_url.removeprefix("kafka://")),
     )
-    config = alert_config(settings.config)
     enrich_agent.install(worker, enrich)
     ledger_agent.install(worker, config)
     return worker

@@ -14,7 +14,6 @@ Children are spawned, not forked: a worker has Faust's and aiokafka's threads ru
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -25,10 +24,8 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from pipeline.alerts.config import alert_config
-from pipeline.core.campaign import load_campaign
+from pipeline.alerts.config import AlertConfig
 from pipeline.core.records import InRecord, OutRecord
 from pipeline.core.settings import Settings
 from pipeline.core.topics import Topics
@@ -36,7 +33,7 @@ from pipeline.enrich.enricher import Enricher
 from pipeline.enrich.langid import make_detector, warm_up
 from pipeline.enrich.shipment import Shipment, ship
 from schemas.codec import encode
-from schemas.deadletter import HEAD_BYTES, DeadLetter
+from schemas.deadletter import with_head
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +51,12 @@ class EnrichSpec:
     log_level: int = logging.WARNING
 
     @classmethod
-    def of(cls, settings: Settings) -> EnrichSpec:
+    def of(cls, settings: Settings, config: AlertConfig) -> EnrichSpec:
         return cls(
             topic_prefix=settings.topic_prefix,
             backend=settings.lang_backend,
-            languages=load_campaign(settings.config).languages if settings.config else (),
-            watch=tuple(alert_config(settings.config).watch_terms()),
+            languages=config.languages,
+            watch=config.watch_terms(),
             max_clock_skew_s=settings.max_clock_skew_s,
             max_record_bytes=settings.max_record_bytes,
             log_level=logging.getLogger().getEffectiveLevel(),
@@ -103,7 +100,7 @@ def _preload_until_busy(loaded: tuple[str, ...]) -> None:
         if _busy.is_set():
             return
         if code not in loaded:
-            lingua_backend.preload_high_accuracy(code)
+            lingua_backend.preload_high_accuracy([code])
 
 
 def _exit_with(parent: int) -> None:
@@ -224,17 +221,14 @@ class EnrichProcess:
 
 def _crashed(record: InRecord, topics: Topics) -> Shipment:
     """A post the enrich process died on, alone, twice: dead-lettered, and the stage goes on."""
-    value = record.value
     log.error("dead-lettered %s: the enrich process dies on it", record.source)
-    letter = DeadLetter(
-        reason="enrich-crashed",
-        detail=f"the enrich process died on this record, alone, twice; {len(value):,} bytes, "
-        f"sha256 {hashlib.sha256(value).hexdigest()}",
+    letter = with_head(
+        "enrich-crashed",
+        f"the enrich process died on this record, alone, twice; {len(record.value):,} bytes",
+        record.value,
         stage="enrich",
         source=record.source,
         key=record.key.decode("utf-8", "replace") if record.key else None,
-        original=value[:HEAD_BYTES],
-        at=datetime.now(UTC),
     )
     return Shipment(
         letters=[OutRecord(topics.deadletter, record.key, encode(letter))],

@@ -80,11 +80,7 @@ def preload_for(languages: Iterable[str]) -> None:
     campaign's languages (~0.2 s each). Models are shared by every detector in the process."""
     low = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode()
     low.with_preloaded_language_models().build()
-    known = [BY_CODE[c] for c in sorted(set(languages)) if c in BY_CODE]
-    if len(known) == 1:  # lingua builds no detector of one language: pair it with another
-        known.append(next(lang for lang in BY_CODE.values() if lang != known[0]))
-    if known:
-        LanguageDetectorBuilder.from_languages(*known).with_preloaded_language_models().build()
+    preload_high_accuracy(languages)
 
 
 # The languages most posted in on large social platforms, most first (lingua's codes): what a
@@ -95,12 +91,14 @@ COMMON = (
 )  # fmt: skip
 
 
-def preload_high_accuracy(code: str) -> None:
-    """One language's high-accuracy models (~0.2 s); kept, as every model, for the process."""
-    other = "en" if code != "en" else "es"  # lingua builds no detector of one language
-    LanguageDetectorBuilder.from_languages(
-        BY_CODE[code], BY_CODE[other]
-    ).with_preloaded_language_models().build()
+def preload_high_accuracy(languages: Iterable[str]) -> None:
+    """These languages' high-accuracy models (~0.2 s each); kept, as every model, for the
+    process."""
+    known = [BY_CODE[c] for c in sorted(set(languages)) if c in BY_CODE]
+    if len(known) == 1:  # lingua builds no detector of one language: pair it with another
+        known.append(next(lang for lang in BY_CODE.values() if lang != known[0]))
+    if known:
+        LanguageDetectorBuilder.from_languages(*known).with_preloaded_language_models().build()
 
 
 def ask(
