@@ -292,7 +292,19 @@ def test_cli_backend_and_languages_options() -> None:
     assert result.exit_code != 0 and "cannot detect xx" in result.output
 
 
-def test_the_languages_a_worker_preloads_are_lingua_s() -> None:
-    from pipeline.enrich.langid.lingua_backend import COMMON, LANGUAGES
+def test_a_worker_preloads_the_campaign_s_scripts_first_and_no_model_it_cannot_need() -> None:
+    from pipeline.enrich.langid.cascade import script_languages
+    from pipeline.enrich.langid.lingua_backend import COMMON, LANGUAGES, SCRIPTS, preload_order
 
     assert set(COMMON) <= LANGUAGES and len(set(COMMON)) == len(COMMON)
+    order = preload_order(["ar", "en", "tr"])
+    assert len(set(order)) == len(order) and set(order) <= LANGUAGES
+    assert not {"ar", "en", "tr"} & set(order)  # loaded at start already
+    latin_and_arabic = (SCRIPTS["latin"] | SCRIPTS["arabic"]) - {"ar", "en", "tr"}
+    assert set(order[: len(latin_and_arabic)]) == latin_and_arabic
+    assert order.index("es") < order.index("yo")  # the most posted-in first
+    # Korean, Thai, Hebrew: one language of lingua's per script, the cascade needs no model
+    for text in ("안녕하세요 여러분", "สวัสดีครับ", "שלום לכולם"):
+        alone = script_languages(text)
+        assert alone is not None and len(alone) == 1 and not alone & set(order)
+    assert {"ru", "zh", "ja", "hi"} <= set(preload_order([]))

@@ -81,8 +81,8 @@ _BLOCKS: tuple[tuple[int, int, frozenset[str]], ...] = (
     (0x1F00, 0x2000, frozenset({"el"})),
     (0x3040, 0x3100, frozenset({"ja"})),  # kana
     (0x3130, 0x3190, frozenset({"ko"})),
-    (0x3400, 0x4DC0, frozenset({"zh", "ja"})),  # Han: Chinese, or Japanese kanji
-    (0x4E00, 0xA000, frozenset({"zh", "ja"})),
+    (0x3400, 0x4DC0, lingua_backend.SCRIPTS["han"]),
+    (0x4E00, 0xA000, lingua_backend.SCRIPTS["han"]),
     (0xAC00, 0xD7B0, frozenset({"ko"})),
 )
 
