@@ -41,7 +41,6 @@ from schemas.post import Post
 
 PREFIX = "latency"
 TAIL_S = 3.0
-SETTLE_S = 10.0  # seconds of the steady run left out of the "settled" figures
 P99_GOAL_MS = 250.0
 STARTUP_GOAL_S = 5.0
 
@@ -117,7 +116,7 @@ async def measure(rate: float, duration: float, backend: str) -> None:
                 await probes.post(post)
             await probes.stop()
 
-            began = time.perf_counter()
+            began, session_from = time.perf_counter(), time.time() * 1000
             async with session(settings) as s:
                 c = s.worker.counters
                 await wait_until(lambda: c.stored >= 1, c, 60.0)
@@ -167,17 +166,33 @@ async def measure(rate: float, duration: float, backend: str) -> None:
         f"max {lat[-1]:.0f} ms  goal p99 <= {P99_GOAL_MS:.0f} ms: "
         f"{'met' if p99 <= P99_GOAL_MS else 'MISSED'}"
     )
-    # Lingua loads each language's model on the first post that needs it (only the campaign's
-    # are loaded up front): the first seconds carry that backlog. The same figures without them:
+    # Start-up does not end at the first post stored: with the cascade, models the first posts
+    # need that were not loaded during the group join load then, and the first second can
+    # carry that backlog. Caught up: from the first second after which every second's p99 is
+    # within the goal (seconds of the steady run, counted from its start).
+    p99s = {
+        sec: statistics.quantiles(v, n=100, method="inclusive")[98] if len(v) > 1 else v[0]
+        for sec, v in by_second.items()
+        if steady_from + (sec + 1) * 1000 <= steady_end
+    }
+    print(f"  p99 latency (ms) by second: {' '.join(f'{p:.0f}' for _, p in sorted(p99s.items()))}")
+    late = [sec for sec, p in p99s.items() if p > P99_GOAL_MS]
+    caught = max(late) + 1 if late else 0
+    caught_s = (steady_from + caught * 1000 - session_from) / 1000
     settled = sorted(
         done[k] - t
         for k, t in raw.items()
-        if k in done and steady_from + SETTLE_S * 1000 <= t <= steady_end
+        if k in done and steady_from + caught * 1000 <= t <= steady_end
+    )
+    print(
+        f"  caught up {caught_s:.1f}s after session start (every later second's p99 within "
+        f"{P99_GOAL_MS:.0f} ms; second {caught} of the run)  goal < {STARTUP_GOAL_S:.0f}s: "
+        f"{'met' if caught_s < STARTUP_GOAL_S else 'MISSED'}"
     )
     if len(settled) > 100:
         s = statistics.quantiles(settled, n=100, method="inclusive")
         print(
-            f"  from second {SETTLE_S:.0f} on: p50 {s[49]:.0f} ms, p95 {s[94]:.0f} ms, "
+            f"  after catching up: p50 {s[49]:.0f} ms, p95 {s[94]:.0f} ms, "
             f"p99 {s[98]:.0f} ms, max {settled[-1]:.0f} ms"
         )
 
