@@ -43,7 +43,9 @@ class _Transport(driver.Transport):
 
 class _TableManager(TableManager):
     async def on_start(self) -> None:
-        assert not self.data, "hashwatch keeps no Faust tables: the pause below was for them"
+        if self.data:  # an app with tables: Faust's own start, pause included
+            await super().on_start()
+            return
         await self._update_channels()
         await self.recovery.start()
 
