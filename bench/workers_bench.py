@@ -35,6 +35,11 @@ from pipeline.stages.worker import FACTS_KEY
 
 GOAL = 1.8
 QUIET_S = 5.0  # the enriched topic is complete once nothing new came for this long
+STALL_S = 60.0  # no new fact for this long: the run is reported stalled, not waited on forever
+
+
+class Stalled(Exception):
+    pass
 
 
 async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int]:
@@ -43,13 +48,16 @@ async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int
     ledger (as ``hashwatch run`` does), which then releases everything it holds."""
     reader = kafka.consumer(bootstrap, topics.facts, group_id=None, enable_auto_commit=False)
     await reader.start()
-    first, facts = 0, 0
+    first, facts, moved = 0, 0, time.monotonic()
     try:
         while facts < expect:
+            if time.monotonic() - moved > STALL_S:
+                raise Stalled(f"STALLED: {facts:,} facts of {expect:,}, none for {STALL_S:.0f}s")
             batch = await reader.getmany(timeout_ms=500, max_records=10_000)
             for recs in batch.values():
                 first = first or recs[0].timestamp
                 facts += sum(len(decoder.decode(r.value or b"").facts) for r in recs)
+                moved = time.monotonic()
     finally:
         await reader.stop()
     sender = kafka.BatchSender(bootstrap)
@@ -122,7 +130,11 @@ async def measure(posts: int, rounds: int) -> None:
                 await copy_raw(broker.bootstrap, prefix, records)
                 assert broker.pid is not None
                 began = tree_cpu_s(broker.pid)
-                rate, got, cpu = await run(broker.bootstrap, broker.url, prefix, workers, n)
+                try:
+                    rate, got, cpu = await run(broker.bootstrap, broker.url, prefix, workers, n)
+                except Stalled as e:
+                    print(f"  round {round_ + 1}: {workers} worker(s) {e}", flush=True)
+                    continue
                 broker_cpu = tree_cpu_s(broker.pid) - began
                 rates[workers].append(rate)
                 print(

@@ -139,8 +139,11 @@ class EnrichProcess:
         self._idle = asyncio.Event()  # set while _running is 0
         self._idle.set()
         # Set with the first batch, so a child stops loading models it may not need: set by
-        # the child itself, it would wait for the GIL, which lingua holds while it loads.
+        # the child itself, it would wait for the GIL, which lingua holds while it loads. Set
+        # once: its lock is shared with the children, and one killed holding it would block
+        # every later set() on the event loop.
         self._busy = multiprocessing.get_context("spawn").Event()
+        self._told_busy = False
 
     async def start(self) -> None:
         """Spawn the children and wait until their models are loaded (or load them here)."""
@@ -197,7 +200,9 @@ class EnrichProcess:
         is replaced before ``BrokenProcessPool`` is raised."""
         rows = [(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
         loop = asyncio.get_running_loop()
-        self._busy.set()
+        if not self._told_busy:
+            self._busy.set()
+            self._told_busy = True
         if alone:
             async with self._alone:
                 await self._idle.wait()  # the calls already in the pool finish first
