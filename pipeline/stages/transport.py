@@ -1,15 +1,9 @@
-"""Faust's app as hashwatch runs it: its aiokafka transport with the fetch wait every
-hashwatch consumer uses, and its table manager without the start-up pause.
+"""Faust's aiokafka transport, with the fetch wait every hashwatch consumer uses.
 
 faust-streaming builds its consumer with ``fetch_max_wait_ms=1500`` and no setting to change
 it; on Tansu that wait is paid in full whenever a fetch finds nothing (see
 ``pipeline.core.kafka``), so the enrich and ledger agents would each sit out up to 1.5 s
 per hop. The transport below is Faust's own, with the consumer's wait set before it starts.
-
-Faust's table manager sleeps 1 s when it starts, before the consumer subscribes, so that
-tables defined meanwhile are registered. hashwatch defines no Faust table (the ledger keeps
-its state itself), so that second was only start-up time: session start to first post stored
-went from 4.2 to 3.2 s (``bench/latency_bench.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +12,6 @@ from typing import Any
 
 import aiokafka
 import faust
-from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TransportT
 
@@ -41,20 +34,8 @@ class _Transport(driver.Transport):
     Consumer = _Consumer
 
 
-class _TableManager(TableManager):
-    async def on_start(self) -> None:
-        if self.data:  # an app with tables: Faust's own start, pause included
-            await super().on_start()
-            return
-        await self._update_channels()
-        await self.recovery.start()
-
-
 class App(faust.App):
     """``faust.App`` on the transport above (for ``kafka://`` brokers, the only kind used)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, TableManager=_TableManager, **kwargs)
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
