@@ -88,13 +88,13 @@ def _start(spec: EnrichSpec, busy: EventType) -> None:
 
 
 _busy: EventType | None = None  # set by the worker when it has the first batch
-PRELOAD_CHUNK = 8  # models loaded together: the first batch may wait for one chunk (~0.6 s)
+PRELOAD_CHUNK = 4  # models loaded together: the first batch may wait for one chunk (~0.3 s)
 
 
 def _preload_until_busy(campaign: tuple[str, ...]) -> None:
     """While the worker joins its group (seconds on any broker) the child has nothing to do:
     load the models a campaign's first posts are likely to need then (``preload_order``)
-    rather than when a post needs them (~0.1 s each, a backlog in its first seconds), eight
+    rather than when a post needs them (~0.1 s each, a backlog in its first seconds), four
     at a time (lingua loads a detector's models in parallel: 0.08 s a language against
     0.1-0.2 s one by one). Stops at the first batch: from then on, a model loads when a post
     needs it (lingua holds the GIL while it loads, so loading on in the background stalled
