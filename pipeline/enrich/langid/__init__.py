@@ -48,8 +48,10 @@ def make_detector(backend: str = "cascade", languages: Sequence[str] | None = No
 def warm_up(detector: Detector, languages: Sequence[str] = ()) -> None:
     """Load the detector's models now, before the first batch waits for them: start-up, run in
     a thread while the worker joins its group. For the cascade that is fastText, lingua's
-    low-accuracy models and the high-accuracy models of the campaign's ``languages``; other
-    languages' load on their first post (all at once would take ~9 s and 1.3 GB)."""
+    low-accuracy models and the high-accuracy models of the campaign's ``languages``; a worker's
+    enrich process then loads those of their scripts until its first batch
+    (``lingua_backend.preload_order``), the rest load on first need (all at once would take
+    ~9 s and 1.3 GB)."""
     detector.detect_batch([WARM_UP_TEXT])
     if detector.name == "cascade":
         from pipeline.enrich.langid import lingua_backend
