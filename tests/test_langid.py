@@ -308,3 +308,16 @@ def test_a_worker_preloads_the_campaign_s_scripts_first_and_no_model_it_cannot_n
         alone = script_languages(text)
         assert alone is not None and len(alone) == 1 and not alone & set(order)
     assert {"ru", "zh", "ja", "hi"} <= set(preload_order([]))
+
+
+def test_a_language_loaded_alone_does_not_load_a_second_one_with_it() -> None:
+    """lingua builds no detector of one language: the partner it needs is one already held
+    (a partner loaded with it doubled a first-need stall: 0.19 s for Yoruba's 0.01 s)."""
+    from pipeline.enrich.langid import lingua_backend
+
+    lingua_backend.preload_high_accuracy(["en", "fr"])
+    held = set(lingua_backend._loaded)
+    new = sorted(lingua_backend.LANGUAGES - held)
+    assert new, "every model is loaded already: nothing left to check with"
+    lingua_backend.preload_high_accuracy([new[0]])
+    assert lingua_backend._loaded == held | {new[0]}
