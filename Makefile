@@ -28,6 +28,7 @@ bench: $(STAMP)  ## prints the measured figures (~10 min); a missed target does 
 	-$(BIN)/python bench/neardup_bench.py
 	-$(BIN)/python bench/store_bench.py
 	-$(BIN)/python bench/throughput_bench.py $(THROUGHPUT_ARGS)
+	-$(BIN)/python bench/lingua_load_bench.py
 	-$(BIN)/python bench/latency_bench.py $(LATENCY_ARGS)
 	-$(BIN)/python bench/workers_bench.py $(WORKERS_ARGS)
 	-$(BIN)/python bench/state_memory_bench.py

@@ -294,20 +294,33 @@ def test_cli_backend_and_languages_options() -> None:
 
 def test_a_worker_preloads_the_campaign_s_scripts_first_and_no_model_it_cannot_need() -> None:
     from pipeline.enrich.langid.cascade import script_languages
-    from pipeline.enrich.langid.lingua_backend import COMMON, LANGUAGES, SCRIPTS, preload_order
+    from pipeline.enrich.langid.lingua_backend import (
+        CHEAP_TO_LOAD,
+        COMMON,
+        LANGUAGES,
+        SCRIPTS,
+        preload_order,
+    )
 
     assert set(COMMON) <= LANGUAGES and len(set(COMMON)) == len(COMMON)
     order = preload_order(["ar", "en", "tr"])
     assert len(set(order)) == len(order) and set(order) <= LANGUAGES
     assert not {"ar", "en", "tr"} & set(order)  # loaded at start already
     latin_and_arabic = (SCRIPTS["latin"] | SCRIPTS["arabic"]) - {"ar", "en", "tr"}
-    assert set(order[: len(latin_and_arabic)]) == latin_and_arabic
-    assert order.index("es") < order.index("yo")  # the most posted-in first
+    assert latin_and_arabic <= set(order)
+    slow = [c for c in order if c not in CHEAP_TO_LOAD]
+    # The slow-loading languages of the campaign's scripts first, the most posted-in first...
+    assert set(slow[: len(latin_and_arabic - CHEAP_TO_LOAD)]) == latin_and_arabic - CHEAP_TO_LOAD
+    assert slow.index("es") < slow.index("hu")
+    # ...and those that load in a few ms last: left to first need, they stall nothing.
+    assert order[len(slow) :] == [c for c in order if c in CHEAP_TO_LOAD]
+    assert order.index("ru") < order.index("yo")
     # Korean, Thai, Hebrew: one language of lingua's per script, the cascade needs no model
     for text in ("안녕하세요 여러분", "สวัสดีครับ", "שלום לכולם"):
         alone = script_languages(text)
         assert alone is not None and len(alone) == 1 and not alone & set(order)
     assert {"ru", "zh", "ja", "hi"} <= set(preload_order([]))
+    assert CHEAP_TO_LOAD <= LANGUAGES
 
 
 def test_a_language_loaded_alone_does_not_load_a_second_one_with_it() -> None:
@@ -317,7 +330,7 @@ def test_a_language_loaded_alone_does_not_load_a_second_one_with_it() -> None:
 
     lingua_backend.preload_high_accuracy(["en", "fr"])
     held = set(lingua_backend._loaded)
-    new = sorted(lingua_backend.LANGUAGES - held)
-    assert new, "every model is loaded already: nothing left to check with"
+    new = sorted(lingua_backend.CHEAP_TO_LOAD - held)
+    assert new, "every cheap model is loaded already: nothing left to check with"
     lingua_backend.preload_high_accuracy([new[0]])
     assert lingua_backend._loaded == held | {new[0]}

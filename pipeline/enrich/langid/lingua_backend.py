@@ -93,19 +93,31 @@ COMMON = (
 )  # fmt: skip
 
 
+# Languages whose high-accuracy models load in under CHEAP_LOAD_S one at a time (lingua 2.1.1
+# on this project's 2-core machines; `bench/lingua_load_bench.py` prints the times and says
+# when this set no longer matches): left to a post's first need, they stall it for nothing.
+CHEAP_LOAD_S = 0.05
+CHEAP_TO_LOAD = frozenset((
+    "bn", "cy", "eu", "gu", "hi", "hy", "ja", "ko", "lg", "mi", "mn", "mr", "ms", "pa", "sn",
+    "so", "st", "sw", "ta", "te", "tl", "tn", "ts", "vi", "xh", "yo", "zh", "zu",
+))  # fmt: skip
+
+
 def preload_order(campaign: Iterable[str]) -> list[str]:
-    """The high-accuracy models a worker loads while it has nothing else to do, most likely
-    needed first, so that a campaign's first posts do not wait for them (~0.1 s each): every
-    language sharing a script with one of the campaign's, as the cascade weighs every language
-    of a text's script (a short English text can need Latin, Latvian or Yoruba), the most
-    posted-in first; then the other common languages. Not the campaign's own (loaded at start)
-    nor a language alone in its script (no model is needed to choose it)."""
+    """The high-accuracy models a worker loads while it has nothing else to do, those whose
+    first need would stall a batch longest first (0.1-0.3 s each): every language sharing a
+    script with one of the campaign's, as the cascade weighs every language of a text's
+    script (a short English text can need Latin, Latvian or Yoruba), the most posted-in
+    first; then the other common languages; the cheap ones (CHEAP_TO_LOAD) last. Not the
+    campaign's own (loaded at start) nor a language alone in its script (no model is needed
+    to choose it)."""
     mine = set(campaign)
     scripts = [langs for langs in SCRIPTS.values() if langs & mine]
     rank = {code: i for i, code in enumerate(COMMON)}
     first = sorted(set().union(*scripts), key=lambda c: (rank.get(c, len(rank)), c))
     rest = [c for c in COMMON if c not in first and any(c in s for s in SCRIPTS.values())]
-    return [c for c in first + rest if c not in mine]
+    order = [c for c in first + rest if c not in mine]
+    return sorted(order, key=lambda c: c in CHEAP_TO_LOAD)  # stable: the order above within
 
 
 _loaded: set[str] = set()  # languages whose high-accuracy models this process holds
