@@ -42,10 +42,52 @@ class Stalled(Exception):
     pass
 
 
-async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int]:
-    """(seconds from the first fact batch to the last enriched record, enriched records):
+class MachineCpu:
+    """Busy cores of the whole machine (every process: broker, workers, this bench) sampled
+    every 0.1 s, to say what share of the machine a timed window used: on 2 cores the
+    ceiling of a second worker is how much of the machine the first left idle."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int, int]] = []  # (wall ms, busy jiffies, all)
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    async def _sample(self) -> None:
+        while True:
+            self.samples.append((time.time() * 1000, *self._read()))
+            await asyncio.sleep(0.1)
+
+    def __enter__(self) -> MachineCpu:
+        self._task = asyncio.get_running_loop().create_task(self._sample())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def busy_cores(self, start_ms: float, end_ms: float) -> float:
+        """Mean busy cores between the samples nearest inside [start_ms, end_ms]."""
+        inside = [s for s in self.samples if start_ms <= s[0] <= end_ms] or self.samples
+        (_, busy0, all0), (_, busy1, all1) = inside[0], inside[-1]
+        return (os.cpu_count() or 1) * (busy1 - busy0) / max(all1 - all0, 1)
+
+
+async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int, float]:
+    """(seconds from the first fact batch to the last enriched record, enriched records, the
+    machine's busy cores meanwhile):
     once the facts log holds a fact for every raw record, the end of input is sent to the
     ledger (as ``hashwatch run`` does), which then releases everything it holds."""
+    with MachineCpu() as cpu:
+        seconds, got, first, last = await _timed(bootstrap, topics, expect)
+    return seconds, got, cpu.busy_cores(first, last)
+
+
+async def _timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int, int, int]:
     reader = kafka.consumer(bootstrap, topics.facts, group_id=None, enable_auto_commit=False)
     await reader.start()
     first, facts, moved = 0, 0, time.monotonic()
@@ -77,13 +119,14 @@ async def timed(bootstrap: str, topics: Topics, expect: int) -> tuple[float, int
                 quiet_since = time.monotonic()
     finally:
         await reader.stop()
-    return (last - first) / 1000, got
+    return (last - first) / 1000, got, first, last
 
 
 async def run(
     bootstrap: str, url: str, prefix: str, workers: int, expect: int
-) -> tuple[float, int, float]:
-    """(raw records/s, enriched records, CPU seconds of the workers and their enrich processes)."""
+) -> tuple[float, int, float, float]:
+    """(raw records/s, enriched records, CPU seconds of the workers and their enrich processes,
+    the machine's busy cores in the timed window)."""
     with tempfile.TemporaryDirectory() as tmp:
         procs = []
         for i in range(workers):
@@ -105,14 +148,14 @@ async def run(
                 )
             )
         try:
-            seconds, got = await timed(bootstrap, Topics(prefix), expect)
+            seconds, got, busy = await timed(bootstrap, Topics(prefix), expect)
             cpu = sum(tree_cpu_s(p.pid) for p in procs)
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             for p in procs:
                 await p.wait()
-    return expect / seconds, got, cpu
+    return expect / seconds, got, cpu, busy
 
 
 async def measure(posts: int, rounds: int) -> None:
@@ -124,6 +167,7 @@ async def measure(posts: int, rounds: int) -> None:
         n = sum(len(r) for r in records.values())
         print(f"{n:,} raw records on 4 partitions, fastText, 1 vs 2 worker processes")
         rates: dict[int, list[float]] = {1: [], 2: []}
+        busy_at: dict[float, float] = {}  # rate -> busy cores in its window
         for round_ in range(rounds):
             for workers in (1, 2):
                 prefix = f"workers{workers}-{round_}"
@@ -131,16 +175,20 @@ async def measure(posts: int, rounds: int) -> None:
                 assert broker.pid is not None
                 began = tree_cpu_s(broker.pid)
                 try:
-                    rate, got, cpu = await run(broker.bootstrap, broker.url, prefix, workers, n)
+                    rate, got, cpu, busy = await run(
+                        broker.bootstrap, broker.url, prefix, workers, n
+                    )
                 except Stalled as e:
                     print(f"  round {round_ + 1}: {workers} worker(s) {e}", flush=True)
                     continue
                 broker_cpu = tree_cpu_s(broker.pid) - began
                 rates[workers].append(rate)
+                busy_at[rate] = busy
                 print(
                     f"  round {round_ + 1}: {workers} worker(s) {rate:7,.0f} posts/s "
-                    f"({got:,} enriched; CPU: workers {cpu:.1f}s, broker {broker_cpu:.1f}s; "
-                    f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+                    f"({got:,} enriched; machine busy {busy:.2f} of {os.cpu_count()} cores "
+                    f"while timed; CPU over the run: workers {cpu:.1f}s, broker "
+                    f"{broker_cpu:.1f}s)",
                     flush=True,
                 )
         one, two = max(rates[1]), max(rates[2])
@@ -148,6 +196,14 @@ async def measure(posts: int, rounds: int) -> None:
         print(
             f"best of rounds: 1 worker {one:,.0f}, 2 workers {two:,.0f} posts/s: "
             f"{two / one:.2f}x (goal >= {GOAL}x: {verdict})"
+        )
+        # Whatever a second worker adds needs cores the first left idle: with work per post
+        # unchanged, it can reach at most cores / busy cores of the one-worker window.
+        cores = os.cpu_count() or 1
+        print(
+            f"  one worker kept {busy_at[one]:.2f} of {cores} cores busy (broker, worker, its "
+            f"enrich process, this reader): this machine's ceiling for more workers is "
+            f"{cores / busy_at[one]:.2f}x; two kept {busy_at[two]:.2f} busy"
         )
     finally:
         broker.stop()
