@@ -108,11 +108,12 @@ def preload_order(campaign: Iterable[str]) -> list[str]:
     first need would stall a batch longest first (0.1-0.3 s each): every language sharing a
     script with one of the campaign's, as the cascade weighs every language of a text's
     script (a short English text can need Latin, Latvian or Yoruba), the most posted-in
-    first; then the other common languages; the cheap ones (CHEAP_TO_LOAD) last. Not the
-    campaign's own (loaded at start) nor a language alone in its script (no model is needed
-    to choose it)."""
+    first; then the other common languages; the cheap ones (CHEAP_TO_LOAD) last. A campaign
+    that names no language is taken as Latin-script, the script most posts are written in.
+    Not the campaign's own (loaded at start) nor a language alone in its script (no model is
+    needed to choose it)."""
     mine = set(campaign)
-    scripts = [langs for langs in SCRIPTS.values() if langs & mine]
+    scripts = [langs for langs in SCRIPTS.values() if langs & mine] or [SCRIPTS["latin"]]
     rank = {code: i for i, code in enumerate(COMMON)}
     first = sorted(set().union(*scripts), key=lambda c: (rank.get(c, len(rank)), c))
     rest = [c for c in COMMON if c not in first and any(c in s for s in SCRIPTS.values())]
