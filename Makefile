@@ -23,7 +23,7 @@ lint: $(STAMP)  ## ruff, mypy, and the import contracts (no cycles, layers as in
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)  ## prints the measured figures (~10 min); a missed target does not stop the rest
+bench: $(STAMP)  ## prints the measured figures (~6 min); a missed target does not stop the rest
 	-$(BIN)/python bench/langid_bench.py  # exits 1 while a target is missed: go on to the rest
 	-$(BIN)/python bench/neardup_bench.py
 	-$(BIN)/python bench/store_bench.py
