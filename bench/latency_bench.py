@@ -34,6 +34,7 @@ from agents.synth.collector import SynthCollector, SynthConfig, SynthStream
 from pipeline.core import kafka
 from pipeline.core.broker import EmbeddedBroker
 from pipeline.core.settings import Settings
+from pipeline.core.signals import run_until_signal
 from pipeline.core.topics import Topics, create_topics
 from pipeline.runner import wait_drained, wait_until
 from pipeline.session import session
@@ -207,9 +208,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pipeline.windows").setLevel(logging.ERROR)  # the campaign's alerts
     if args.collect:
-        asyncio.run(collect(args.collect, args.rate, args.duration))
+        run_until_signal(collect(args.collect, args.rate, args.duration))
     else:
-        asyncio.run(measure(args.rate, args.duration, args.backend))
+        run_until_signal(measure(args.rate, args.duration, args.backend))  # as the CLI runs
 
 
 if __name__ == "__main__":

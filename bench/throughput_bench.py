@@ -36,6 +36,7 @@ from agents.synth.collector import SynthCollector, SynthConfig
 from pipeline.core import kafka
 from pipeline.core.broker import EmbeddedBroker
 from pipeline.core.settings import Settings
+from pipeline.core.signals import run_until_signal
 from pipeline.core.topics import Topics, create_topics
 from pipeline.runner import wait_drained
 from pipeline.session import session
@@ -229,7 +230,7 @@ def main() -> None:
     if args.child:
         url, prefix, backend, n = args.child
         run = run_hashwatch(url, prefix, backend, int(n), args.profile)
-        print(json.dumps(asyncio.run(run)))
+        print(json.dumps(run_until_signal(run)))  # as `hashwatch worker` runs
         return
     systems = [args.only] if args.only else ["hashwatch", "quix"]
     backends = args.backend or ["fasttext", "cascade"]
