@@ -5,10 +5,9 @@ Run: .venv/bin/python bench/langid_bench.py [--testdata DIR] [--limit N] [--samp
 Texts are `DIR/{sentences,word-pairs,single-words}/<code>.txt`, one text per line, with
 lingua's published reports in `DIR/published-reports/` and `DIR/published-accuracy-lingua.csv`.
 DIR is `--testdata`, else `$HASHWATCH_LANGID_TESTDATA`, else `$HASHWATCH_SHARED_DATA/langid`
-(default `<repo>/../shared/data/langid`: 14 of lingua's 75 languages). For all 75, extract
-`language-testdata/*` and `accuracy-reports/*` of pemistahl/lingua-py there (reports
-`langdetect`, `lingua-high-accuracy` under `published-reports/`, `average-accuracy-values.csv`
-as `published-accuracy-lingua.csv`).
+(default `<repo>/../shared/data/langid`: 14 of lingua's 75 languages). `make bench` fetches all
+75 from pemistahl/lingua-py first (`bench/fetch_lingua_testdata.sh`, into .cache/) and passes
+them here; offline, it runs on the 14.
 
 Accuracy is the share of a language's texts detected exactly, averaged over the languages.
 The cascade and fastText run on `--limit` lines per language and file, langdetect and lingua
