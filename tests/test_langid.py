@@ -191,6 +191,19 @@ def test_cjk_word_pairs_are_long_enough_to_tell() -> None:
     assert detector("cascade").detect("クロノ").lang == "ja"
 
 
+def test_han_without_kana_is_not_taken_for_japanese() -> None:
+    """fastText lite calls these Chinese sentences (lingua's test data) Japanese at 0.74-0.79,
+    sure enough not to ask lingua; Japanese is written with kana between its kanji."""
+    chinese = [
+        "2011年高等学校专升本招生全国统一考试高等数学（一）试题?",
+        "中共十八届三中全会意义常常被跟当年邓小平的对外开放和引入外资相提并论。",
+    ]
+    assert [d.lang for d in detector("fasttext").detect_batch(chinese)] == ["ja", "ja"]
+    assert [d.lang for d in detector("cascade").detect_batch(chinese)] == ["zh", "zh"]
+    japanese = "東京都の人口は約千四百万人で、日本の首都として政治と経済の中心である。"
+    assert detector("cascade").detect(japanese).lang == "ja"
+
+
 def test_norwegian_is_published_as_bokmal() -> None:
     text = "Fra 1600-tallet ble gården drevet av leilendinger, mens eierne var rike byborgere."
     assert detector("fasttext").detect(text).lang == "nb"

@@ -4,7 +4,7 @@ fastText alone is fast and as accurate as anything on sentences in the languages
 well, but on one or two words it often ranks the right language second or worse, and it
 does not know nine of lingua's 75 languages at all (Bokmål apart from "Norwegian", Ganda,
 Maori, Shona, Sotho, Tswana, Tsonga, Xhosa, Zulu). When its top probability is below a
-length-dependent threshold, the text is unsure, and:
+length-dependent threshold (or it calls a text without kana Japanese), the text is unsure, and:
 
 1. lingua in low-accuracy mode (trigram models only: all 75 load in ~0.3 s and ~70 MB) scores
    every language written in the text's script, and its best few join fastText's best few
@@ -43,6 +43,9 @@ LINGUA_LANGUAGES = lingua_backend.LANGUAGES
 FASTTEXT, LINGUA = fasttext_backend.NAME, lingua_backend.NAME
 
 _LETTER = re.compile(r"[^\W\d_]")
+# Japanese is written with kana between its kanji; a text of Han characters alone is Chinese
+# far more often, though fastText lite calls many such sentences Japanese (0.74-0.79).
+_KANA = re.compile("[\u3040-\u30ff]")
 Ranked = list[tuple[str, float]]
 
 
@@ -143,7 +146,7 @@ class CascadeDetector:
                 out.append(Detection(UND, 0.0, FASTTEXT))
                 continue
             lang, p = ranked[0]
-            if p < (short_t if short else long_t):
+            if p < (short_t if short else long_t) or (lang == "ja" and not _KANA.search(text)):
                 unsure.append((len(out), text, n, ranked if full else None))
             out.append(Detection(lang, p, FASTTEXT))  # unless lingua overrules it
         if unsure:
