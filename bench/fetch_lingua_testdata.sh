@@ -2,7 +2,7 @@
 # lingua-py's test data for all 75 of its languages, laid out for bench/langid_bench.py:
 # DIR/{sentences,word-pairs,single-words}/<code>.txt, DIR/published-reports/{langdetect,
 # lingua-high-accuracy}/<Language>.txt and DIR/published-accuracy-lingua.csv.
-# Needs the network (or LINGUA_PY_REPO pointing at a local copy); without it `make bench`
+# Needs the network (~20 MB, or LINGUA_PY_REPO pointing at a local copy); without it `make bench`
 # measures the 14 languages of ../shared/data/langid instead, and says so.
 #
 #   bench/fetch_lingua_testdata.sh DIR
@@ -16,7 +16,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if ! git clone --quiet --depth 1 --filter=blob:none --no-checkout "$repo" "$work/repo" 2>"$work/err"; then
+if ! git clone --quiet --depth 1 --no-checkout "$repo" "$work/repo" 2>"$work/err"; then
     echo "fetch_lingua_testdata: cannot clone $repo ($(tail -1 "$work/err")):" \
         "the language-ID bench runs on ../shared/data/langid's 14 languages" >&2
     exit 1
