@@ -83,7 +83,6 @@ TIMEOUT = 60.0  # seconds for any one statement or COPY
 CONNECT_TIMEOUT = 10.0
 
 _POSTS = POST_COLUMNS
-_TIMES = tuple(POST_COLUMNS.index(c) for c in ("created_at", "retrieved_at", "processed_at"))
 _RAW = POST_COLUMNS.index("raw")
 _RAW_BYTES = POST_COLUMNS.index("raw_bytes")
 _STAGE = {"posts": "_hw_stage_posts", "media": "_hw_stage_media", "hashtags": "_hw_stage_hashtags"}
@@ -447,16 +446,13 @@ def _post_rows(
 ) -> list[PostRow]:
     """Typed rows from the shared mapping in rows.py; ``records`` are ``batch`` as cleaned
     for ``mode``; ``raw_bytes`` is always the payload as received, ``raw`` its jsonb view."""
+    if mode is _Mode.FAST:
+        return [post_row(e, typed=True) for e in batch]
     out = []
     for e, record in zip(batch, records, strict=True):
-        row: list[Any] = list(post_row(record))
-        post = record.post  # the times as datetimes for timestamptz, not parsed back from text
-        times = (post.created_at, post.provenance.retrieved_at, record.processed_at)
-        for i, value in zip(_TIMES, times, strict=True):
-            row[i] = value
-        raw = bytes(e.post.raw)
-        if mode is not _Mode.FAST:
-            row[_RAW] = _clean_raw(raw, as_text=mode is _Mode.RAW_AS_TEXT)
+        row: list[Any] = list(post_row(record, typed=True))
+        raw = bytes(e.post.raw)  # as received, whatever the cleaning did to the record
+        row[_RAW] = _clean_raw(raw, as_text=mode is _Mode.RAW_AS_TEXT)
         row[_RAW_BYTES] = raw
         out.append(tuple(row))
     return out

@@ -68,9 +68,25 @@ HASHTAG_COLUMNS = ("uid", "tag", "normalized")
 PostRow = tuple[object, ...]
 
 
-def post_row(e: EnrichedPost) -> PostRow:
+def post_row(e: EnrichedPost, *, typed: bool = False) -> PostRow:
+    """``typed``: the times as datetimes and the payload's bytes always, as PostgreSQL takes them
+    (timestamptz, bytea); else ISO text, and the bytes only where the text is not them (SQLite).
+    Built one way or the other, not converted: formatting times to replace them cost PostgreSQL's
+    rows a third of their build time."""
     p = e.post
-    text, raw_bytes = raw_text(bytes(p.raw))
+    raw = bytes(p.raw)
+    text, raw_bytes = raw_text(raw)
+    created: object = p.created_at
+    retrieved: object = p.provenance.retrieved_at
+    processed: object = e.processed_at
+    if typed:
+        raw_bytes = raw
+    else:
+        created, retrieved, processed = (
+            p.created_at.isoformat(),
+            p.provenance.retrieved_at.isoformat(),
+            e.processed_at.isoformat(),
+        )
     return (
         p.uid,
         p.platform,
@@ -79,7 +95,7 @@ def post_row(e: EnrichedPost) -> PostRow:
         p.author.id,
         p.author.handle,
         p.author.name,
-        p.created_at.isoformat(),
+        created,
         p.text,
         e.language.code,
         e.language.confidence,
@@ -98,9 +114,9 @@ def post_row(e: EnrichedPost) -> PostRow:
         e.media.reused,
         e.time_flag,
         p.provenance.collector,
-        p.provenance.retrieved_at.isoformat(),
+        retrieved,
         p.provenance.source,
-        e.processed_at.isoformat(),
+        processed,
         text,
         p.provenance.sha256,
         p.provenance.collection,
