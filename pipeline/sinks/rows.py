@@ -76,17 +76,10 @@ def post_row(e: EnrichedPost, *, typed: bool = False) -> PostRow:
     p = e.post
     raw = bytes(p.raw)
     text, raw_bytes = raw_text(raw)
-    created: object = p.created_at
-    retrieved: object = p.provenance.retrieved_at
-    processed: object = e.processed_at
+    times = (p.created_at, p.provenance.retrieved_at, e.processed_at)
+    created, retrieved, processed = times if typed else tuple(t.isoformat() for t in times)
     if typed:
         raw_bytes = raw
-    else:
-        created, retrieved, processed = (
-            p.created_at.isoformat(),
-            p.provenance.retrieved_at.isoformat(),
-            e.processed_at.isoformat(),
-        )
     return (
         p.uid,
         p.platform,

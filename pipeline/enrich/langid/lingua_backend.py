@@ -130,8 +130,8 @@ def preload_high_accuracy(languages: Iterable[str]) -> None:
     detector meets them); kept, as every model, for the process."""
     known = [BY_CODE[c] for c in sorted(set(languages) - _loaded) if c in BY_CODE]
     if len(known) == 1:  # lingua builds no detector of one language: pair it with a loaded one
-        held = [BY_CODE[c] for c in sorted(_loaded)] + list(BY_CODE.values())
-        known.append(next(lang for lang in held if lang != known[0]))
+        pairs = [BY_CODE[min(_loaded)]] if _loaded else list(BY_CODE.values())
+        known.append(next(lang for lang in pairs if lang != known[0]))
     if known:
         LanguageDetectorBuilder.from_languages(*known).with_preloaded_language_models().build()
         _loaded.update(CODE_OF[lang] for lang in known)
