@@ -62,7 +62,8 @@ SPEEDUP_TARGET = 50.0
 SHARE_OF_LANGUAGES = 0.9  # targets hold on at least this share of the languages one by one
 CLI_ONE_LINE = (2.0, 400.0)  # seconds, MB peak RSS
 CLI_LINES, CLI_SPEEDUP = 6000, 20.0
-BUCKETS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97, 1.01)
+BUCKETS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97, 1.01)
+UND_RIGHT_BELOW = 0.2  # `und` where an answer is right less than one time in five
 # X's labels for posts without a language it could name: not a reference.
 X_NO_LANGUAGE = {"und", "zxx", "qme", "qam", "qht", "qst", "qct", "art"}
 Rows = list[tuple[str, str, int]]  # (gold language, text, line number)
@@ -301,10 +302,13 @@ def calibration(data: dict[str, Rows], sample: int) -> float:
         f"{'und below: accuracy %':>24}{'wrong answers avoided %':>25}"
     )
     wrong_total = sum(not ok for _, ok in pairs)
+    derived = 0.0  # the top of the lowest buckets that are all right < UND_RIGHT_BELOW
     for lo, hi in pairwise(BUCKETS):
         inside = [ok for c, ok in pairs if lo <= c < hi]
         if not inside:
             continue
+        if derived == lo and sum(inside) < UND_RIGHT_BELOW * len(inside):
+            derived = hi
         kept = [ok for c, ok in pairs if c >= hi]
         avoided = sum(not ok for c, ok in pairs if c < hi)
         print(
@@ -313,7 +317,8 @@ def calibration(data: dict[str, Rows], sample: int) -> float:
             f"{100 * avoided / max(wrong_total, 1):>25.1f}"
         )
     print(
-        f"overall right: {100 * sum(ok for _, ok in pairs) / n:.1f} %; shipped `und` "
+        f"overall right: {100 * sum(ok for _, ok in pairs) / n:.1f} %; the buckets right "
+        f"less than {UND_RIGHT_BELOW:.0%} of the time end at {derived:.2f}; shipped `und` "
         f"threshold: confidence < {shipped:.2f}"
     )
     return shipped

@@ -348,3 +348,20 @@ def test_a_language_loaded_alone_does_not_load_a_second_one_with_it() -> None:
     assert new, "every cheap model is loaded already: nothing left to check with"
     lingua_backend.preload_high_accuracy([new[0]])
     assert lingua_backend._loaded == held | {new[0]}
+
+
+def test_lingua_leaders_are_the_head_of_its_full_row() -> None:
+    """The cascade reads only the languages within `prune` of lingua's best: the same ones,
+    in the same order, with the same values as in lingua's full row (to rounding: lingua's
+    sums are not in a fixed order)."""
+    from pipeline.enrich.langid import lingua_backend
+
+    texts = [t for _, t in sample("word-pairs", 3)] + [t for _, t in sample("sentences", 1)]
+    full = lingua_backend.confidences(texts, None, low_accuracy=True)
+    heads = lingua_backend.confidences(texts, None, low_accuracy=True, above=0.001)
+    for row, head in zip(full, heads, strict=True):
+        assert len(row) == 75 and 1 <= len(head) < 75
+        bar = row[0][1] * 0.001
+        expected = [(code, p) for code, p in row if p > bar or code == row[0][0]]
+        assert [c for c, _ in head] == [c for c, _ in expected]
+        assert [p for _, p in head] == pytest.approx([p for _, p in expected])

@@ -56,9 +56,14 @@ def _detector(languages: frozenset[str] | None, low_accuracy: bool = False) -> A
 
 
 def confidences(
-    texts: list[str], languages: frozenset[str] | None, low_accuracy: bool = False
+    texts: list[str],
+    languages: frozenset[str] | None,
+    low_accuracy: bool = False,
+    above: float | None = None,
 ) -> list[list[tuple[str, float]]]:
     """(code, probability) per language for each text, best first; languages=None is all.
+    With `above`, only the languages scored over that share of the text's best: reading
+    all 75 of lingua's values costs more than scoring a word pair in low-accuracy mode.
 
     Low accuracy mode (trigrams only) is several times faster and, per lingua, as accurate
     as high accuracy above ~120 characters."""
@@ -67,7 +72,22 @@ def confidences(
         rows = detector.compute_language_confidence_values_in_parallel(texts)
     else:
         rows = [detector.compute_language_confidence_values(text) for text in texts]
-    return [[(CODE_OF[v.language], v.value) for v in row] for row in rows]
+    if above is None:
+        return [[(CODE_OF[v.language], v.value) for v in row] for row in rows]
+    return [_leaders(row, above) for row in rows]
+
+
+def _leaders(row: Sequence[Any], above: float) -> list[tuple[str, float]]:
+    """The first of a best-first row down to `above` times its best value (excluded)."""
+    out: list[tuple[str, float]] = []
+    bar = -1.0
+    for v in row:
+        p = v.value
+        if p <= bar:
+            break
+        bar = bar if out else p * above
+        out.append((CODE_OF[v.language], p))
+    return out
 
 
 def preload() -> None:
