@@ -78,14 +78,15 @@ def confidences(
 
 
 def _leaders(row: Sequence[Any], above: float) -> list[tuple[str, float]]:
-    """The first of a best-first row down to `above` times its best value (excluded)."""
+    """A best-first row's best language and those after it scored over `above` times it."""
     out: list[tuple[str, float]] = []
-    bar = -1.0
+    bar = 0.0
     for v in row:
         p = v.value
-        if p <= bar:
+        if out and p <= bar:
             break
-        bar = bar if out else p * above
+        if not out:
+            bar = p * above
         out.append((CODE_OF[v.language], p))
     return out
 
