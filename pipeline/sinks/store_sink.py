@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
 
 from pipeline.core import kafka
 from pipeline.core.backoff import ExponentialBackoff
@@ -73,6 +74,14 @@ class StoreSink:
     async def start(self) -> None:
         await self.consumer.start()
         self._task = asyncio.create_task(self._run(), name="store-sink")
+        self._task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        """A sink that stops storing must say so, not fall silent: logged, and unhealthy."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self.healthy.clear()
+        log.critical("store sink stopped: nothing more is stored", exc_info=task.exception())
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -104,11 +113,26 @@ class StoreSink:
             await self.write_until_done(store.write_deletions, deletions)
             await self.write_until_done(store.write_alerts, alerts)
             await self.write_until_done(store.write_gaps, gaps)
-            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+            await self._commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
             counters.stored += len(events)
             counters.alerts_stored += len(alerts)
             counters.gaps_stored += len(gaps)
             counters.collections_stored += len(runs)
+
+    async def _commit(self, offsets: dict[Any, int]) -> None:
+        """Commit what was stored. A group that rebalanced while the batch was being written
+        refuses the commit (the partitions are another member's now, or the generation is
+        old): their new owner reads the batch again and stores it again, which the store
+        takes as a no-op, so that is logged and reading goes on (it once ended the sink's
+        task, and with it all storing, after a worker was killed)."""
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning(
+                "stored batch not committed (%s: %s); it will be read and stored again",
+                type(exc).__name__,
+                exc,
+            )
 
     async def write_until_done(
         self, write: Callable[[list[T]], Awaitable[None]], batch: list[T]
