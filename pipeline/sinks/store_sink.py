@@ -123,8 +123,8 @@ class StoreSink:
         """Commit what was stored. A group that rebalanced while the batch was being written
         refuses the commit (the partitions are another member's now, or the generation is
         old): their new owner reads the batch again and stores it again, which the store
-        takes as a no-op, so that is logged and reading goes on (it once ended the sink's
-        task, and with it all storing, after a worker was killed)."""
+        takes as a no-op, so that is logged and reading goes on (the refusal used to end the
+        sink's task, and with it all storing: tests/test_store_sink_rebalance.py)."""
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:
