@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
@@ -204,10 +205,11 @@ async def metrics(bootstrap: str, topics: Topics) -> dict[bytes, MetricsWindow]:
 
 
 async def wait_for(check, timeout: float, interval: float = 0.5) -> float:  # type: ignore[no-untyped-def]
-    """Poll ``check`` (async) until true; how long it took."""
+    """Poll ``check`` (plain or async) until true; how long it took."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
-        if await check():
+        done = check()
+        if await done if inspect.isawaitable(done) else done:
             return time.monotonic() - began
         await asyncio.sleep(interval)
     raise AssertionError(f"not reached within {timeout:.0f}s")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -13,7 +12,7 @@ from agents.replay import ReplayCollector
 from pipeline.core.settings import Settings
 from pipeline.runner import wait_drained
 from pipeline.session import session
-from tests.fakes.tcp_proxy import TcpProxy
+from tests.fakes.tcp_proxy import proxied
 
 pytestmark = pytest.mark.slow
 
@@ -21,10 +20,7 @@ pytestmark = pytest.mark.slow
 async def test_the_sink_waits_out_a_database_outage(
     settings: Settings, x_data: Path, pg_base: str, schema: str
 ) -> None:
-    parts = urlsplit(pg_base)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    via_proxy = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    proxy, via_proxy = await proxied(pg_base)
     settings = settings.model_copy(update={"store": f"{via_proxy}?schema={schema}"})
     async with session(settings) as s:
         c = s.worker.counters

@@ -10,7 +10,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
@@ -24,7 +23,7 @@ from schemas.alert import Alert
 from schemas.enriched import EnrichedPost
 from schemas.gap import Gap
 from schemas.post import Hashtag, Media, MediaVariant
-from tests.fakes.tcp_proxy import TcpProxy
+from tests.fakes.tcp_proxy import proxied
 from tests.records import NOW
 from tests.records import enriched_post as ep
 
@@ -264,10 +263,7 @@ def test_a_payload_jsonb_might_still_refuse_can_be_kept_as_a_string() -> None:
 
 
 async def test_an_outage_fails_writes_until_the_database_is_back(pg_base: str, schema: str) -> None:
-    parts = urlsplit(pg_base)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    via_proxy = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    proxy, via_proxy = await proxied(pg_base)
     store = open_store(f"{via_proxy}?schema={schema}")
     await store.open()
     await store.write([ep("1"), ep("2")])

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from urllib.parse import urlsplit
-
 from pipeline.core import kafka
 from pipeline.core.counters import StageCounters
 from pipeline.core.records import OutRecord
@@ -14,8 +10,9 @@ from pipeline.core.topics import Topics, create_topics
 from pipeline.sinks import open_store
 from pipeline.sinks.store_sink import StoreSink
 from schemas.codec import encode
-from tests.fakes.tcp_proxy import TcpProxy
+from tests.fakes.tcp_proxy import proxied
 from tests.records import enriched_post
+from tests.rig import wait_for
 
 PARTITIONS = 4
 
@@ -30,10 +27,7 @@ async def test_a_commit_refused_by_a_rebalance_does_not_stop_the_sink(
     bootstrap = settings.broker.removeprefix("kafka://")
     topics = Topics(settings.topic_prefix)
     await create_topics(bootstrap, topics, PARTITIONS)
-    parts = urlsplit(pg_base)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    via_proxy = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    proxy, via_proxy = await proxied(pg_base)
     store = open_store(f"{via_proxy}?schema={schema}")
     await store.open()
     counters = StageCounters()
@@ -64,18 +58,20 @@ async def test_a_commit_refused_by_a_rebalance_does_not_stop_the_sink(
         await proxy.stop()
         await publish(0, 40)  # ten on each partition, before the sink reads
         await sink.start()
-        await until(lambda: counters.sink_errors >= 1)  # the batch in hand, not written
+        await wait_for(
+            lambda: counters.sink_errors >= 1, 30, 0.05
+        )  # the batch in hand, not written
         await intruder.start()
-        await until(lambda: bool(intruder.assignment()))  # it took partitions
+        await wait_for(lambda: bool(intruder.assignment()), 30, 0.05)  # it took partitions
         await proxy.start()  # the batch is stored; its commit is refused
-        await until(sink.healthy.is_set)
+        await wait_for(sink.healthy.is_set, 30, 0.05)
         await intruder.stop()  # the sink gets every partition back
         await publish(40, 40)
-        for _ in range(600):  # the second wave, on every partition, once the group settles
-            if await store.query("SELECT count(*) FROM posts") == [(80,)]:
-                break
-            await asyncio.sleep(0.05)
-        assert await store.query("SELECT count(*) FROM posts") == [(80,)]
+
+        async def all_stored() -> bool:  # the second wave too, once the group settles
+            return await store.query("SELECT count(*) FROM posts") == [(80,)]
+
+        await wait_for(all_stored, 30, 0.05)
         assert sink._task is not None and not sink._task.done() and sink.healthy.is_set()
         assert not dead
     finally:
@@ -83,11 +79,3 @@ async def test_a_commit_refused_by_a_rebalance_does_not_stop_the_sink(
         await sink.stop()
         await store.close()
         await proxy.stop()
-
-
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout:.0f}s")

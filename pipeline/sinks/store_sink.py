@@ -78,10 +78,10 @@ class StoreSink:
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
         """A sink that stops storing must say so, not fall silent: logged, and unhealthy."""
-        if task.cancelled() or task.exception() is None:
-            return
-        self.healthy.clear()
-        log.critical("store sink stopped: nothing more is stored", exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self.healthy.clear()
+            log.critical("store sink stopped: nothing more is stored", exc_info=error)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 
 class TcpProxy:
@@ -42,3 +43,11 @@ class TcpProxy:
             pass
         finally:
             writer.transport.abort()
+
+
+async def proxied(url: str) -> tuple[TcpProxy, str]:
+    """A started proxy in front of the server of ``url``, and ``url`` through it."""
+    parts = urlsplit(url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    return proxy, parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
